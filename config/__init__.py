@@ -1,0 +1,1 @@
+"""Typed settings and the default configuration files (features, rules, Serve options)."""
