@@ -1,0 +1,207 @@
+"""The offline computation of a :class:`~features.definitions.FeatureSet` over a pandas DataFrame.
+
+Point-in-time correct: arrival order is the event time in milliseconds, ties kept in input row
+order, and a row's features see only itself and rows that arrived before it. The semantics are
+those of ``docs/features.md`` (and of :mod:`features.reference`, which spells them out as plain
+loops); the online Redis store reproduces them exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from core.errors import InvalidInputError, Problem
+from core.models import MAX_AMOUNT
+from features.definitions import FeatureSet, FeatureSpec, Stat
+from features.durations import AMOUNT_UNITS_PER_CURRENCY_UNIT, UNITS_PER_CENT
+from features.formulas import amount_column, mean_column, seconds_column, zscore_column
+from features.per_transaction import transaction_feature_column
+from features.window_kernels import (
+    Bounds,
+    EntityLayout,
+    FloatArray,
+    IntArray,
+    Occurrences,
+    build_layout,
+    distinct_counts,
+    occurrences,
+    seen_before,
+    window_bounds,
+    window_max,
+    window_sums,
+)
+
+_MAX_REPORTED_ROWS = 5
+
+
+def compute_features(df: pd.DataFrame, feature_set: FeatureSet) -> pd.DataFrame:
+    """Every feature of ``feature_set`` for every row of ``df``: float64 columns named
+    ``feature_set.names``, indexed like ``df``; NaN means missing.
+
+    ``df`` is Vigil's canonical transaction dataset (``timestamp`` tz-aware, ``amount`` float64,
+    the entity and ``of`` columns the specs name; other columns are ignored). Raises
+    :class:`~core.errors.InvalidInputError` naming the column and rows when an input is unusable.
+    """
+    event_ms = event_times_ms(df)
+    units = amount_units_column(df)
+    # One row per feature: filling a column is a contiguous write, and the transpose is the
+    # layout pandas keeps a float64 block in, so the frame below wraps `out` without copying.
+    out = np.empty((len(feature_set.names), len(df)), dtype=np.float64)
+    codes = _FieldCodes(df)
+    for entity in feature_set.entities:
+        layout = build_layout(codes.get(entity), event_ms, feature_set.max_window_ms_for(entity))
+        computer = _EntityComputer(layout, units, codes)
+        for column, spec in enumerate(feature_set.windowed):
+            if spec.entity == entity:
+                if layout.size < len(df):
+                    out[column] = np.nan
+                out[column, layout.rows] = computer.compute(spec)
+    first = len(feature_set.windowed)
+    for offset, kind in enumerate(feature_set.per_transaction):
+        out[first + offset] = transaction_feature_column(kind, event_ms, units)
+    return pd.DataFrame(out.T, index=df.index, columns=list(feature_set.names), copy=False)
+
+
+def event_times_ms(df: pd.DataFrame) -> IntArray:
+    """The ``timestamp`` column as integer milliseconds since the epoch, floored."""
+    _require_columns(df, ["timestamp"])
+    timestamps = df["timestamp"]
+    if not isinstance(timestamps.dtype, pd.DatetimeTZDtype):
+        raise InvalidInputError(
+            "column timestamp must hold timezone-aware datetimes",
+            [Problem("column timestamp", f"dtype is {timestamps.dtype}")],
+        )
+    _reject_nulls(df, "timestamp")
+    naive = timestamps.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+    return np.asarray(naive.astype("datetime64[ms]").astype(np.int64), dtype=np.int64)
+
+
+def amount_units_column(df: pd.DataFrame) -> IntArray:
+    """The ``amount`` column in integer 1e-4 units (rounded to the nearest unit)."""
+    _require_columns(df, ["amount"])
+    if not pd.api.types.is_numeric_dtype(df["amount"].dtype):
+        raise InvalidInputError(
+            "column amount must be numeric",
+            [Problem("column amount", f"dtype is {df['amount'].dtype}")],
+        )
+    _reject_nulls(df, "amount")
+    amounts = df["amount"].to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(amounts) | (amounts <= 0) | (amounts > float(MAX_AMOUNT))
+    if bad.any():
+        raise InvalidInputError(
+            f"column amount must hold numbers greater than 0 and at most {MAX_AMOUNT}",
+            _row_problems(df.index[bad], "amount", "out of range"),
+        )
+    units = np.rint(amounts * AMOUNT_UNITS_PER_CURRENCY_UNIT)
+    return np.asarray(units, dtype=np.int64)
+
+
+class _FieldCodes:
+    """Integer codes (-1 for null) of each categorical column, factorized once."""
+
+    def __init__(self, df: pd.DataFrame) -> None:
+        self._df = df
+        self._codes: dict[str, IntArray] = {}
+
+    def get(self, field: str) -> IntArray:
+        if field not in self._codes:
+            _require_columns(self._df, [field])
+            codes, _ = pd.factorize(self._df[field], use_na_sentinel=True)
+            self._codes[field] = np.asarray(codes, dtype=np.int64)
+        return self._codes[field]
+
+
+class _EntityComputer:
+    """Computes specs of one entity, sharing bounds and value indexes between them."""
+
+    def __init__(self, layout: EntityLayout, units: IntArray, codes: _FieldCodes) -> None:
+        self._layout = layout
+        self._units = units[layout.rows]
+        self._codes = codes
+        self._bounds: dict[tuple[int, int], Bounds] = {}
+        self._occurrences: dict[str, Occurrences] = {}
+
+    def compute(self, spec: FeatureSpec) -> FloatArray:
+        bounds = self._bounds_for(spec)
+        count = bounds.end - bounds.start
+        match spec.stat:
+            case Stat.COUNT:
+                values = count.astype(np.float64)
+            case Stat.SUM:
+                values = amount_column(self._sums(bounds.start, bounds.end))
+            case Stat.MEAN:
+                values = mean_column(self._sums(bounds.start, bounds.end), count)
+            case Stat.MAX:
+                values = amount_column(window_max(self._units, bounds.start, bounds.end))
+            case Stat.SECONDS_SINCE_LAST:
+                values = self._seconds_since_last(bounds)
+            case Stat.ZSCORE:
+                values = self._zscore(bounds)
+            case Stat.DISTINCT | Stat.FIRST_SEEN:
+                values = self._value_stat(spec, bounds)
+        return values
+
+    def _bounds_for(self, spec: FeatureSpec) -> Bounds:
+        key = (spec.window_ms, spec.lag_ms)
+        if key not in self._bounds:
+            self._bounds[key] = window_bounds(self._layout, *key)
+        return self._bounds[key]
+
+    def _sums(self, start: IntArray, end: IntArray) -> FloatArray:
+        return window_sums(self._units, start, end, square=False)
+
+    def _seconds_since_last(self, bounds: Bounds) -> FloatArray:
+        has_previous = bounds.previous_end > bounds.start
+        last = np.clip(bounds.previous_end - 1, 0, None)
+        delta = self._layout.times - self._layout.times[last]
+        return np.where(has_previous, seconds_column(delta), np.nan)
+
+    def _zscore(self, bounds: Bounds) -> FloatArray:
+        cents = (self._units + UNITS_PER_CENT // 2) // UNITS_PER_CENT
+        start, end = bounds.start, bounds.previous_end
+        sum_cents = window_sums(cents, start, end, square=False)
+        sum_squares = window_sums(cents, start, end, square=True)
+        return zscore_column(end - start, sum_cents, sum_squares, cents)
+
+    def _value_stat(self, spec: FeatureSpec, bounds: Bounds) -> FloatArray:
+        if spec.of is None:  # the spec type guarantees `of` for these stats
+            raise AssertionError(spec.name)
+        if spec.of not in self._occurrences:
+            self._occurrences[spec.of] = occurrences(self._layout, self._codes.get(spec.of))
+        occ = self._occurrences[spec.of]
+        if spec.stat is Stat.DISTINCT:
+            return distinct_counts(occ, bounds).astype(np.float64)
+        flags = np.where(seen_before(occ, bounds), 0.0, 1.0)
+        return np.where(occ.pair >= 0, flags, np.nan)
+
+
+def _require_columns(df: pd.DataFrame, columns: Iterable[str]) -> None:
+    missing = [name for name in columns if name not in df.columns]
+    if missing:
+        raise InvalidInputError(
+            "the transaction frame lacks columns the features need",
+            [Problem(f"column {name}", "missing") for name in missing],
+        )
+
+
+def _reject_nulls(df: pd.DataFrame, column: str) -> None:
+    nulls = df[column].isna().to_numpy()
+    if nulls.any():
+        raise InvalidInputError(
+            f"column {column} has missing values",
+            _row_problems(df.index[nulls], column, "missing"),
+        )
+
+
+def _row_problems(labels: pd.Index, column: str, message: str) -> list[Problem]:
+    problems = [
+        Problem(f"row {label}, column {column}", message) for label in labels[:_MAX_REPORTED_ROWS]
+    ]
+    if len(labels) > _MAX_REPORTED_ROWS:
+        problems.append(
+            Problem(f"column {column}", f"and {len(labels) - _MAX_REPORTED_ROWS} more rows")
+        )
+    return problems
