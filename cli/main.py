@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from cli import data_commands, model_commands
+from cli import data_commands, model_commands, rules_commands
 from cli.context import CliState
 from core.errors import VigilError
 
@@ -45,6 +45,7 @@ def _root(
 
 data_commands.register(app)
 model_commands.register(app)
+rules_commands.register(app)
 
 
 def main() -> None:

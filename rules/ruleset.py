@@ -1,0 +1,96 @@
+"""A loaded rule set: its rules, its version, and one compiled program that evaluates them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import msgspec
+
+from core.models import FeatureVector, Outcome, RuleOutcome, RuleResult, Transaction
+from rules.expressions import RuleProgram
+
+FeatureValues = FeatureVector | Mapping[str, float | None]
+"""Feature values by name (``None`` = missing), bare or as a :class:`FeatureVector`."""
+
+
+class Rule(msgspec.Struct, frozen=True, kw_only=True):
+    """One rule of a loaded set."""
+
+    id: str
+    description: str
+    when: str
+    action: Outcome
+    score: float
+    enabled: bool
+    tags: tuple[str, ...]
+    source: str
+    """``file:line:col`` of the rule's id."""
+
+
+class RuleSet:
+    """An immutable, compiled rule set; share it freely between threads and requests.
+
+    ``version`` is a content hash of the rule files: equal files, equal version. Only enabled rules
+    are evaluated; every rule (disabled ones too) passed the same checks at load.
+    """
+
+    def __init__(
+        self,
+        *,
+        version: str,
+        rules: Sequence[Rule],
+        program: RuleProgram,
+        feature_names: Sequence[str],
+        files: Sequence[str],
+    ) -> None:
+        enabled = [rule for rule in rules if rule.enabled]
+        if len(program) != len(enabled):
+            raise ValueError(f"program has {len(program)} expressions for {len(enabled)} rules")
+        self.version = version
+        self.rules: tuple[Rule, ...] = tuple(rules)
+        self.feature_names: tuple[str, ...] = tuple(feature_names)
+        self.files: tuple[str, ...] = tuple(files)
+        self._program = program
+        self._enabled = tuple(enabled)
+        # Results are immutable: a hit or a no-hit is the same object every time.
+        self._hits = tuple(
+            RuleResult(rule_id=r.id, outcome=RuleOutcome.HIT, action=r.action, score=r.score)
+            for r in enabled
+        )
+        self._misses = tuple(
+            RuleResult(rule_id=r.id, outcome=RuleOutcome.NO_HIT, action=r.action) for r in enabled
+        )
+
+    def __repr__(self) -> str:
+        return f"RuleSet(version={self.version!r}, rules={len(self.rules)})"
+
+    @property
+    def enabled_rules(self) -> tuple[Rule, ...]:
+        """The rules that are evaluated, in file order."""
+        return self._enabled
+
+    def evaluate(self, txn: Transaction, features: FeatureValues) -> list[RuleResult]:
+        """One result per enabled rule, in order: ``hit``, ``no_hit`` or ``error``.
+
+        A hit carries the rule's score; ``no_hit`` and ``error`` carry 0. A rule failing at run
+        time (say, a missing feature compared without ``has()``) is an ``error`` result with the
+        CEL message; the other rules are unaffected.
+        """
+        values = features.values if isinstance(features, FeatureVector) else features
+        verdicts = self._program.evaluate(txn, values)
+        return [
+            hit if verdict is True else miss if verdict is False else _error(hit, verdict.message)
+            for hit, miss, verdict in zip(self._hits, self._misses, verdicts, strict=True)
+        ]
+
+    def evaluate_many(
+        self, rows: Iterable[tuple[Transaction, FeatureValues]]
+    ) -> list[list[RuleResult]]:
+        """:meth:`evaluate` for each ``(transaction, features)`` row, with this same set."""
+        return [self.evaluate(txn, features) for txn, features in rows]
+
+
+def _error(hit: RuleResult, message: str) -> RuleResult:
+    return RuleResult(
+        rule_id=hit.rule_id, outcome=RuleOutcome.ERROR, action=hit.action, error=message
+    )
