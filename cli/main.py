@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from cli import data_commands, model_commands, rules_commands
+from cli import data_commands, db_commands, model_commands, rules_commands
 from cli.context import CliState
 from core.errors import VigilError
 
@@ -46,6 +46,7 @@ def _root(
 data_commands.register(app)
 model_commands.register(app)
 rules_commands.register(app)
+db_commands.register(app)
 
 
 def main() -> None:

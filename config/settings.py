@@ -25,6 +25,8 @@ CONFIG_DIR = Path(__file__).resolve().parent
 REPO_DIR = CONFIG_DIR.parent
 ENV_PREFIX = "VIGIL_"
 CONFIG_FILE_ENV = "VIGIL_CONFIG_FILE"
+TEST_ENV_PREFIX = "VIGIL_TEST_"
+"""Variables for the test suite (server URLs for CI); settings ignore them."""
 
 
 class Settings(BaseSettings):
@@ -85,7 +87,13 @@ def load_settings(
     """
     env = dict(os.environ if environ is None else environ)
     known = {f"{ENV_PREFIX}{name}".upper() for name in Settings.model_fields} | {CONFIG_FILE_ENV}
-    unknown = sorted(k for k in env if k.upper().startswith(ENV_PREFIX) and k.upper() not in known)
+    unknown = sorted(
+        k
+        for k in env
+        if k.upper().startswith(ENV_PREFIX)
+        and not k.upper().startswith(TEST_ENV_PREFIX)
+        and k.upper() not in known
+    )
     if unknown:
         raise ConfigError(
             "unknown VIGIL_* environment variables",

@@ -51,3 +51,9 @@ def test_missing_settings_file_is_an_error(tmp_path: Path) -> None:
     """Naming a settings file that does not exist is an error, not silently ignored."""
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "nope.yaml", environ={})
+
+
+def test_test_suite_variables_are_not_settings() -> None:
+    """VIGIL_TEST_* variables (CI's server URLs for the tests) are ignored, not rejected."""
+    settings = load_settings(environ={"VIGIL_TEST_REDIS_URL": "redis://127.0.0.1:6379/0"})
+    assert settings.redis_url is None
