@@ -97,7 +97,10 @@ def load_settings(
     if unknown:
         raise ConfigError(
             "unknown VIGIL_* environment variables",
-            [Problem(name, f"not a setting; known: {', '.join(sorted(known))}") for name in unknown],
+            [
+                Problem(name, f"not a setting; known: {', '.join(sorted(known))}")
+                for name in unknown
+            ],
         )
     if config_file is None and env.get(CONFIG_FILE_ENV):
         config_file = Path(env[CONFIG_FILE_ENV])

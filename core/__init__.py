@@ -1,1 +1,4 @@
-"""Vigil's shared vocabulary: domain types, the error tree and the clock. Imports nothing of ours."""
+"""Vigil's shared vocabulary: domain types, the error tree and the clock.
+
+Imports nothing of ours.
+"""

@@ -7,12 +7,12 @@ and exits non-zero. Each error says what is wrong and where.
 ::
 
     VigilError
-    ├── InvalidInputError            a value from outside (HTTP body, CLI argument, file row) is wrong
+    ├── InvalidInputError            a value from outside (HTTP body, CLI argument, row) is wrong
     │   └── DataImportError          rows of an imported dataset are wrong (carries every row error)
     ├── ConfigError                  settings or a YAML configuration file is wrong
     │   ├── FeatureSpecError         config/features.yaml is wrong
     │   └── RuleSetError             a rule file does not load (carries file:line:col per problem)
-    ├── ModelArtifactError           a model artifact is missing, corrupt or does not match the specs
+    ├── ModelArtifactError           a model artifact is missing, corrupt or does not fit the specs
     ├── NotFoundError                a requested record does not exist
     ├── ConflictError                the same idempotency key was used with another payload
     ├── AuthError                    missing, unknown or revoked credentials (401)

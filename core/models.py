@@ -24,7 +24,7 @@ MAX_ATTRIBUTE_KEY_LENGTH: Final = 64
 MAX_ATTRIBUTE_VALUE_LENGTH: Final = 256
 
 Identifier = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[^\s\x00]+$")]
-"""An opaque identifier: 1–128 characters, no whitespace."""
+"""An opaque identifier: 1 to 128 characters, no whitespace."""
 CurrencyCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]
 CountryCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]
 MerchantCategoryCode = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4}$")]
@@ -101,7 +101,9 @@ class Transaction(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
                     f"`ip_address` {self.ip_address!r} is not an IPv4 or IPv6 address"
                 ) from None
         if len(self.attributes) > MAX_ATTRIBUTES:
-            raise ValueError(f"`attributes` has {len(self.attributes)} keys; at most {MAX_ATTRIBUTES}")
+            raise ValueError(
+                f"`attributes` has {len(self.attributes)} keys; at most {MAX_ATTRIBUTES}"
+            )
         for key, value in self.attributes.items():
             if isinstance(value, float) and not math.isfinite(value):
                 raise ValueError(f"`attributes.{key}` must be a finite number")

@@ -9,8 +9,17 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = [
-    "core", "config", "features", "rules", "storage", "artifacts",
-    "engine", "serving", "ui", "training", "cli",
+    "core",
+    "config",
+    "features",
+    "rules",
+    "storage",
+    "artifacts",
+    "engine",
+    "serving",
+    "ui",
+    "training",
+    "cli",
 ]
 
 
