@@ -1,0 +1,214 @@
+"""The online store's guarantees in Redis: idempotency, bounded memory, expiry, script reloads,
+serialized writers, and errors when Redis is away."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import msgspec
+import pytest
+from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from core.errors import DependencyUnavailableError
+from core.models import Transaction
+from features.definitions import FeatureSet, FeatureSpec, Stat, TransactionFeatureKind
+from features.online import OnlineFeatureStore, create_online_store
+from features.online_codec import decode_state
+from features.online_plan import StateMode
+from features.spec import default_feature_set
+
+HOUR = 3_600_000
+DAY = 24 * HOUR
+
+
+async def _snapshot(redis: Redis) -> dict[bytes | str, bytes]:
+    return {key: await _get(redis, key) for key in sorted(await redis.keys("*"))}
+
+
+async def _get(redis: Redis, key: bytes | str) -> bytes:
+    value = await redis.get(key)
+    assert isinstance(value, bytes), key
+    return value
+
+
+def _stream(kit: Any, count: int, step_ms: int, **fields: Any) -> list[Transaction]:
+    rows = [
+        {"ms": i * step_ms, "amount": 1.0 + i % 7, "merchant_id": f"m{i % 5}", **fields}
+        for i in range(count)
+    ]
+    txns: list[Transaction] = kit.transactions(kit.frame(rows))
+    return txns
+
+
+async def test_a_retried_transaction_gets_its_first_features_and_changes_nothing(
+    store_redis: Redis, kit: Any
+) -> None:
+    """Replaying recorded ids (even with another payload) returns the first vectors and leaves
+    every key as it was."""
+    store = OnlineFeatureStore(store_redis, default_feature_set())
+    txns = _stream(kit, 12, 60_000, device_id="d1", ip_address="192.0.2.1")
+    first = await store.record_and_compute(txns[:6])
+    first += await store.record_and_compute(txns[6:])
+    before = await _snapshot(store_redis)
+    changed = [
+        msgspec.structs.replace(t, amount=t.amount * 3, timestamp=t.timestamp + timedelta(days=1))
+        for t in txns
+    ]
+    assert await store.record_and_compute(txns[::-1]) == first[::-1]
+    assert await store.record_and_compute(changed) == first
+    assert await _snapshot(store_redis) == before
+
+
+async def test_a_repeated_id_within_one_batch_counts_once(store_redis: Redis, kit: Any) -> None:
+    """The second copy of an id in a batch gets the first copy's features; the next row sees
+    one transaction before it."""
+    feature_set = FeatureSet(
+        windowed=(FeatureSpec(entity="account_id", stat=Stat.COUNT, window="1h"),)
+    )
+    store = OnlineFeatureStore(store_redis, feature_set)
+    one, two = _stream(kit, 2, 1_000)
+    vectors = await store.record_and_compute([one, one, two])
+    assert [v.values["txn_count_by_account_1h"] for v in vectors] == [1.0, 1.0, 2.0]
+
+
+async def test_account_state_keeps_only_the_longest_window_and_expires(
+    store_redis: Redis, kit: Any
+) -> None:
+    """After 40 days of a transaction every 2 hours the account state holds the last 30 days
+    plus the lateness margin, stays small, and expires one retention period after the write."""
+    store = OnlineFeatureStore(store_redis, default_feature_set(), key_prefix="p:")
+    txns = _stream(kit, 480, 2 * HOUR, account_id="acct-1", device_id="dev-1")
+    for start in range(0, len(txns), 64):
+        await store.record_and_compute(txns[start : start + 64])
+    (key,) = await store_redis.keys("p:s:account:*")
+    head, values, events = decode_state(await _get(store_redis, key), 3)
+    assert head[0] == StateMode.EXACT
+    assert set(values) == {"m0", "m1", "m2", "m3", "m4", "FR", "dev-1"}
+    assert len(events) % 5 == 0  # per event: age, units, 3 of-value ids
+    assert events[-5:-3] == [0, 40_000]  # the newest event: age 0, amount 4.0
+    assert events[-10] == 2 * HOUR  # the one before it, two hours older
+    events = len(events) // 5
+    assert events == (30 * DAY + HOUR) // (2 * HOUR) + 1  # the kept span (t - keep, t], no more
+    entity = store.plan.entities[0]
+    assert entity.keep_ms == 30 * DAY + HOUR
+    assert 0 < await store_redis.pttl(key) <= entity.keep_ms
+    assert (await store_redis.memory_usage(key) or 0) < 16 * events + 256
+
+    later = _stream(kit, 1, 0, account_id="acct-1", device_id="dev-1")[0]
+    far = msgspec.structs.replace(
+        later, transaction_id="late", timestamp=txns[-1].timestamp + timedelta(days=31, hours=2)
+    )
+    (vector,) = await store.record_and_compute([far])
+    assert vector.values["txn_count_by_account_30d"] == 1.0
+    head, values, events = decode_state(await _get(store_redis, key), 3)
+    assert values == ["m0", "FR", "dev-1"]  # only the values of the one event left
+    assert events == [0, 10_000, 1, 2, 3]
+    assert 0 < await store_redis.pttl(store.keys.transaction_key("late")) <= DAY
+
+
+async def test_a_transaction_older_than_the_retention_is_not_kept(
+    store_redis: Redis, kit: Any
+) -> None:
+    """A transaction later than max_lateness gets its features but leaves the state as it was;
+    the state key expires one retention period after the last write."""
+    spec = FeatureSpec(entity="account_id", stat=Stat.COUNT, window="1s")
+    store = OnlineFeatureStore(store_redis, FeatureSet(windowed=(spec,)), max_lateness=timedelta(0))
+    new, old = _stream(kit, 2, 0)
+    old = msgspec.structs.replace(old, timestamp=new.timestamp - timedelta(seconds=5))
+    await store.record_and_compute([new])
+    (key,) = await store_redis.keys("*:s:*")
+    assert 0 < await store_redis.pttl(key) <= 1_000
+    before = await _get(store_redis, key)
+    (vector,) = await store.record_and_compute([old])
+    assert vector.values == {"txn_count_by_account_1s": 1.0}
+    assert await _get(store_redis, key) == before
+
+
+async def test_the_script_is_reloaded_after_redis_forgets_it(store_redis: Redis, kit: Any) -> None:
+    """After SCRIPT FLUSH (as after a restart) the next call reloads the script and succeeds."""
+    store = OnlineFeatureStore(store_redis, default_feature_set())
+    await store.load_scripts()
+    await store_redis.script_flush()
+    vectors = await store.record_and_compute(_stream(kit, 3, 1_000))
+    assert [v.values["txn_count_by_account_1m"] for v in vectors] == [1.0, 2.0, 3.0]
+    assert await store.ping()
+
+
+async def test_concurrent_writers_are_serialized(store_redis: Redis, kit: Any) -> None:
+    """Two clients recording the same account at the same instant see each other exactly once:
+    the counts are 1..N in some order."""
+    feature_set = FeatureSet(
+        windowed=(FeatureSpec(entity="account_id", stat=Stat.COUNT, window="1h"),)
+    )
+    pool = store_redis.connection_pool
+    other_client = Redis.from_pool(
+        ConnectionPool(connection_class=pool.connection_class, **pool.connection_kwargs)
+    )
+    stores = [OnlineFeatureStore(c, feature_set) for c in (store_redis, other_client)]
+    txns = _stream(kit, 40, 0)
+    results = await asyncio.gather(
+        *(stores[i % 2].record_and_compute([txn]) for i, txn in enumerate(txns))
+    )
+    await other_client.aclose()
+    counts = sorted(v[0].values["txn_count_by_account_1h"] or 0.0 for v in results)
+    assert counts == [float(n) for n in range(1, 41)]
+
+
+async def test_a_retry_after_the_feature_set_changed_is_not_recorded_again(
+    store_redis: Redis, kit: Any
+) -> None:
+    """A record from another feature set leaves the windowed features missing (their meaning
+    changed) and the per-transaction ones from the first payload; nothing is counted twice."""
+    count = FeatureSpec(entity="account_id", stat=Stat.COUNT, window="1h")
+    old = OnlineFeatureStore(store_redis, FeatureSet(windowed=(count,)))
+    new_set = FeatureSet(
+        windowed=(count, FeatureSpec(entity="account_id", stat=Stat.SUM, window="1h")),
+        per_transaction=(TransactionFeatureKind.AMOUNT,),
+    )
+    new = OnlineFeatureStore(store_redis, new_set)
+    (txn,) = _stream(kit, 1, 0)
+    await old.record_and_compute([txn])
+    before = await _snapshot(store_redis)
+    (vector,) = await new.record_and_compute([msgspec.structs.replace(txn, amount=txn.amount * 2)])
+    assert vector.values == {
+        "txn_count_by_account_1h": None,
+        "amount_sum_by_account_1h": None,
+        "amount": 1.0,
+    }
+    assert vector.spec_version == new_set.version
+    assert await _snapshot(store_redis) == before
+
+
+async def test_an_unreachable_redis_is_a_dependency_error() -> None:
+    """Connection failures surface as DependencyUnavailableError, not as redis exceptions."""
+    client = Redis(host="127.0.0.1", port=1, retry=Retry(NoBackoff(), retries=0))
+    store = OnlineFeatureStore(client, default_feature_set())
+    with pytest.raises(DependencyUnavailableError, match="online features"):
+        await store.ping()
+    await client.aclose()
+
+
+async def test_the_engine_factory_connects_and_closes(redis_url: str, kit: Any) -> None:
+    """create_online_store(url, feature_set) returns a loaded store whose client it closes."""
+    store = await create_online_store(redis_url, default_feature_set())
+    try:
+        (vector,) = await store.record_and_compute(_stream(kit, 1, 0, account_id="factory"))
+        assert vector.values["txn_count_by_account_1m"] == 1.0
+        assert list(vector.values) == list(default_feature_set().names)
+    finally:
+        await store.aclose()
+        client = Redis.from_url(redis_url)
+        await client.flushdb()
+        await client.aclose()
+
+
+async def test_the_compatibility_server_is_redis_6_2(redis62_url: str) -> None:
+    """Every store test also runs on Redis 6.2: the embedded server's version."""
+    client = Redis.from_url(redis62_url)
+    info = await client.info("server")
+    await client.aclose()
+    assert str(info["redis_version"]).startswith("6.2.")
