@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from cli import data_commands, db_commands, model_commands, rules_commands
+from cli import data_commands, db_commands, engine_commands, model_commands, rules_commands
 from cli.context import CliState
 from core.errors import VigilError
 
@@ -47,6 +47,7 @@ data_commands.register(app)
 model_commands.register(app)
 rules_commands.register(app)
 db_commands.register(app)
+engine_commands.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,149 @@
+"""The Ray Serve deployments: ``features``, ``rules``, ``ensemble`` and the ``gateway`` ingress.
+
+Each deployment is a thin shell around a local stage from :mod:`engine.stages` (the same objects
+the in-process scorer uses); :mod:`engine.graph` binds them into one application. Options here
+are defaults for a 2-core machine (fractional CPUs, raised ``max_ongoing_requests``);
+``config/serve.yaml`` overrides them per deployment.
+
+The gateway is built on its replica: ``__serve_build_asgi_app__`` imports the gateway factory by
+its import path (the engine never imports ``serving``) and calls it with the settings and a
+:class:`~engine.serve_scorer.ServeScorer` over the three handles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+from ray import serve
+
+from core.models import FeatureVector, Transaction
+from engine.app_args import EngineArgs
+from engine.components import (
+    import_object,
+    load_feature_set,
+    load_model,
+    open_feature_store,
+    require_url,
+    watch_rules,
+)
+from engine.contracts import EnsembleBatch, RuleBatch, StageFailure
+from engine.serve_scorer import ServeScorer
+from engine.sink import open_stream_sink
+from engine.stages import LocalEnsembleClient, LocalFeatureClient, LocalRuleClient
+
+_log = structlog.get_logger("vigil.engine")
+
+
+class FeaturesReplica:
+    """Records transactions in the Redis windows and returns their features, a batch per call."""
+
+    # Serve awaits async constructors; mypy only knows synchronous ones.
+    async def __init__(self, args: EngineArgs) -> None:  # type: ignore[misc]
+        settings = args.resolve_settings()
+        feature_set = load_feature_set(settings)
+        store = await open_feature_store(settings, feature_set, factory=args.feature_store_factory)
+        self._client = LocalFeatureClient(store)
+
+    async def compute(self, txns: Sequence[Transaction]) -> list[FeatureVector | StageFailure]:
+        """One feature vector (or failure) per transaction."""
+        return await self._client.compute(txns)
+
+
+class RulesReplica:
+    """Evaluates the current rule set; polls the rule files in the background and hot-swaps."""
+
+    # Serve awaits async constructors (the poller task needs the replica's running loop).
+    async def __init__(self, args: EngineArgs) -> None:  # type: ignore[misc]
+        settings = args.resolve_settings()
+        self._watcher = watch_rules(settings, load_feature_set(settings).names)
+        self._client = LocalRuleClient(lambda: self._watcher.current)
+        self._interval_s = args.rules_poll_interval_s
+        self._poller = asyncio.create_task(self._poll_forever(), name="rules-poller")
+
+    async def evaluate(
+        self, txns: Sequence[Transaction], vectors: Sequence[FeatureVector]
+    ) -> RuleBatch:
+        """Every rule on every row, all with the same rule set."""
+        return await self._client.evaluate(txns, vectors)
+
+    async def version(self) -> str:
+        """The version now scoring (for ``/ready``)."""
+        return await self._client.version()
+
+    async def check_health(self) -> None:
+        """Unhealthy when the poller died (Serve then replaces the replica)."""
+        if self._poller.done():
+            raise RuntimeError("the rule file poller stopped")
+
+    async def _poll_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval_s)
+            try:
+                await asyncio.to_thread(self._watcher.poll)
+            except Exception as exc:  # noqa: BLE001 - a failed poll keeps the current set
+                _log.warning("ruleset_poll_failed", error=repr(exc))
+
+    def __del__(self) -> None:
+        with contextlib.suppress(AttributeError, RuntimeError):
+            self._poller.cancel()
+
+
+class EnsembleReplica:
+    """Scores feature vectors with the model artifact, off the replica's event loop."""
+
+    def __init__(self, args: EngineArgs) -> None:
+        settings = args.resolve_settings()
+        model = load_model(
+            settings, load_feature_set(settings).names, top_k=args.top_k, explain=args.explain
+        )
+        self._client = LocalEnsembleClient(lambda: model)
+
+    async def score(self, vectors: Sequence[FeatureVector]) -> EnsembleBatch:
+        """One ensemble row (or failure) per vector."""
+        return await self._client.score(vectors)
+
+    async def version(self) -> str:
+        """The model version now scoring (for ``/ready``)."""
+        return await self._client.version()
+
+
+class GatewayReplica:
+    """The HTTP ingress: the gateway app built on this replica around a :class:`ServeScorer`."""
+
+    def __init__(self, features: Any, rules: Any, ensemble: Any, args: EngineArgs) -> None:
+        self._args = args
+        self._settings = args.resolve_settings()
+        self._scorer = ServeScorer(
+            features=features,
+            rules=rules,
+            ensemble=ensemble,
+            sink=open_stream_sink(require_url(self._settings, "redis_url")),
+            options=args.pipeline_options(),
+        )
+
+    async def __serve_build_asgi_app__(self) -> Any:
+        """Build the gateway app here, on the replica (an app object cannot be pickled)."""
+        factory = import_object(self._args.gateway_factory)
+        app = factory(self._settings, self._scorer)
+        if inspect.isawaitable(app):
+            app = await app
+        return app
+
+
+features_deployment = serve.deployment(
+    name="features", ray_actor_options={"num_cpus": 0.125}, max_ongoing_requests=64
+)(FeaturesReplica)
+rules_deployment = serve.deployment(
+    name="rules", ray_actor_options={"num_cpus": 0.125}, max_ongoing_requests=64
+)(RulesReplica)
+ensemble_deployment = serve.deployment(
+    name="ensemble", ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=32
+)(EnsembleReplica)
+gateway_deployment = serve.deployment(
+    name="gateway", ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=256
+)(serve.ingress()(GatewayReplica))

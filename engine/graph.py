@@ -1,0 +1,39 @@
+"""The one module that binds the Serve application graph.
+
+::
+
+    HTTP → gateway (Litestar, micro-batching) ─┬→ features (Redis, one Lua call per batch)
+                                               ├→ rules     ┐ started together,
+                                               └→ ensemble  ┘ awaited together
+
+:func:`app_builder` is the application builder named in ``config/serve.yaml``
+(``import_path: engine.graph:app_builder``), so ``serve run config/serve.yaml`` and
+``serve deploy`` build the same graph that ``vigil up`` starts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ray.serve import Application
+
+from engine.app_args import EngineArgs, decode_args
+from engine.deployments import (
+    ensemble_deployment,
+    features_deployment,
+    gateway_deployment,
+    rules_deployment,
+)
+
+
+def build_app(args: EngineArgs) -> Application:
+    """The bound application: the gateway ingress holding handles to the three stages."""
+    features = features_deployment.bind(args)
+    rules = rules_deployment.bind(args)
+    ensemble = ensemble_deployment.bind(args)
+    return gateway_deployment.bind(features, rules, ensemble, args)
+
+
+def app_builder(args: dict[str, Any]) -> Application:
+    """Serve's entry point: decode ``args`` (see :class:`EngineArgs`) and bind the graph."""
+    return build_app(decode_args(args))

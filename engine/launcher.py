@@ -1,0 +1,208 @@
+"""``vigil up``: everything Vigil needs on one machine, started in order and stopped cleanly.
+
+1. PostgreSQL and Redis: the configured URLs, or embedded servers under ``data_dir`` when a URL
+   is unset (and those are stopped again on exit);
+2. database migrations;
+3. a local Ray and the Serve application from ``config/serve.yaml``;
+4. in this process: the stream writer (decision stream → PostgreSQL) as an asyncio task, and,
+   for ``vigil demo``, a feed of generated transactions to the gateway;
+5. the web UI as its own process, when the ``ui`` package has an entry point (``ui/__main__.py``).
+
+Ctrl-C (or SIGTERM) stops the feed, the writer (after its current batch), the UI, Serve, Ray and
+the embedded servers, in that order. The writer runs here rather than as a deployment because it
+needs no scaling and must be the last thing to let go of the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from config.settings import REPO_DIR, Settings
+from engine.components import require_url
+from engine.gateway_client import Failure, GatewayClient, send_at_rate
+
+Echo = Callable[[str], None]
+_log = structlog.get_logger("vigil.engine")
+_UI_ENTRY = REPO_DIR / "ui" / "__main__.py"
+_STOP_TIMEOUT_S = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class DemoFeed:
+    """Transactions to send to the gateway at ``rate`` per second (``vigil demo``)."""
+
+    payloads: Iterable[Mapping[str, Any]]
+    rate: float
+
+
+@dataclass(frozen=True, slots=True)
+class UpOptions:
+    """What ``vigil up`` starts besides the engine itself."""
+
+    config_file: Path | None = None
+    with_ui: bool = True
+    demo: DemoFeed | None = None
+    api_key: str | None = None
+    deploy_timeout_s: float = 300.0
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+
+def run_up(settings: Settings, options: UpOptions, echo: Echo) -> None:
+    """Start everything, block until Ctrl-C / SIGTERM, then stop everything."""
+    from engine import runtime  # noqa: PLC0415
+
+    runtime.apply_ray_environment()  # before anything imports Ray
+    from engine.serve_config import deploy_config, load_serve_config  # noqa: PLC0415
+    from storage.embedded import start_embedded, stop_embedded  # noqa: PLC0415 - heavy imports
+    from storage.migrations import upgrade  # noqa: PLC0415
+
+    serve_config = load_serve_config(settings.serve_config_file)  # fail fast on a bad file
+    embedded = not (settings.database_url and settings.redis_url)
+    ui: subprocess.Popen[bytes] | None = None
+    try:
+        if embedded:
+            echo(f"starting embedded PostgreSQL and Redis under {settings.data_dir}/ ...")
+            urls = start_embedded(settings.data_dir)
+            settings = settings.model_copy(
+                update={
+                    "database_url": settings.database_url or urls.database_url,
+                    "redis_url": settings.redis_url or urls.redis_url,
+                }
+            )
+        database_url = require_url(settings, "database_url")
+        echo("applying database migrations ...")
+        asyncio.run(upgrade(database_url))
+        echo("starting Ray ...")
+        address = runtime.start_local_ray(settings.data_dir)
+        echo(f"Ray is up at {address}; deploying the Serve application (this takes a while) ...")
+        state = runtime.deploy(
+            deploy_config(serve_config, settings), timeout_s=options.deploy_timeout_s
+        )
+        gateway_url = f"http://{settings.http_host}:{settings.http_port}"
+        runtime.RuntimeInfo(ray_address=address, gateway_url=gateway_url, pid=os.getpid()).write(
+            settings.data_dir
+        )
+        for deployment in state.deployments:
+            echo(f"  {deployment.name}: {deployment.status} {deployment.replicas}")
+        if options.with_ui:
+            ui = start_ui(settings, options)
+        echo(f"gateway:  {gateway_url}  (API docs at {gateway_url}/schema)")
+        if ui is not None:
+            echo(f"web UI:   http://{settings.ui_host}:{settings.ui_port}")
+        echo("press Ctrl-C to stop")
+        asyncio.run(_run_until_stopped(settings, gateway_url, options, echo))
+    finally:
+        echo("stopping ...")
+        if ui is not None:
+            stop_process(ui)
+        runtime.RuntimeInfo.remove(settings.data_dir)
+        runtime.stop_ray()
+        if embedded:
+            stop_embedded(settings.data_dir)
+        echo("stopped")
+
+
+def start_ui(settings: Settings, options: UpOptions) -> subprocess.Popen[bytes] | None:
+    """Start ``python -m ui`` with this run's settings, or ``None`` if there is no UI entry yet."""
+    if not _UI_ENTRY.is_file():
+        return None
+    env = {
+        **os.environ,
+        **options.extra_env,
+        "VIGIL_DATABASE_URL": require_url(settings, "database_url"),
+        "VIGIL_REDIS_URL": require_url(settings, "redis_url"),
+    }
+    if options.config_file is not None:
+        env["VIGIL_CONFIG_FILE"] = str(options.config_file)
+    return subprocess.Popen([sys.executable, "-m", "ui"], env=env)
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """Terminate ``process``, killing it if it has not exited within the stop timeout."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=_STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+async def _run_until_stopped(
+    settings: Settings, gateway_url: str, options: UpOptions, echo: Echo
+) -> None:
+    from storage.database import create_engine  # noqa: PLC0415
+    from storage.stream import stream_client  # noqa: PLC0415
+    from storage.writer import StreamWriter  # noqa: PLC0415
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    redis = stream_client(require_url(settings, "redis_url"))
+    database = create_engine(require_url(settings, "database_url"))
+    writer = StreamWriter(redis, database)
+    writer_task = asyncio.create_task(writer.run(), name="stream-writer")
+    feed_task = (
+        asyncio.create_task(_feed(gateway_url, options, echo), name="demo-feed")
+        if options.demo is not None
+        else None
+    )
+    try:
+        await stop.wait()
+    finally:
+        if feed_task is not None:
+            feed_task.cancel()
+            await asyncio.gather(feed_task, return_exceptions=True)
+        writer.stop()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_STOP_TIMEOUT_S):
+                await asyncio.gather(writer_task, return_exceptions=True)
+        writer_task.cancel()
+        await database.dispose()
+        await redis.aclose()
+
+
+async def _feed(gateway_url: str, options: UpOptions, echo: Echo) -> None:
+    demo = options.demo
+    if demo is None:
+        return
+    counts: dict[str, int] = {}
+    async with GatewayClient(gateway_url, api_key=options.api_key) as client:
+        async for payload, reply in send_at_rate(client.score, demo.payloads, rate=demo.rate):
+            if isinstance(reply, Failure):
+                key = "failed"
+                _log.warning("demo_request_failed", error=reply.error)
+            elif not reply.ok:
+                key = f"http_{reply.status}"
+                _log.warning("demo_request_rejected", status=reply.status, body=reply.body)
+            else:
+                key = str(reply.body.get("outcome", "unknown"))
+                if key != "allow":
+                    echo(
+                        f"{key.upper():6} {payload.get('transaction_id')} "
+                        f"risk {reply.body.get('risk_score', 0):.2f} "
+                        f"{_first_reason(reply.body)}"
+                    )
+            counts[key] = counts.get(key, 0) + 1
+            total = sum(counts.values())
+            if total % 500 == 0:
+                echo(f"sent {total}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    echo("demo feed finished: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+
+
+def _first_reason(body: Mapping[str, Any]) -> str:
+    reasons = body.get("reasons") or []
+    return str(reasons[0].get("message", "")) if reasons else ""

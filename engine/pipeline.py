@@ -1,0 +1,318 @@
+"""The scoring pipeline: micro-batch, features → (rules ‖ ensemble) → decide → stream.
+
+One :class:`ScoringPipeline` serves every request of a process. Concurrent ``score`` calls are
+collected into micro-batches (:mod:`engine.batching`); each batch makes exactly one call per hop:
+one to the features stage, then the rules and ensemble calls are both started before either is
+awaited, then :func:`engine.decision.decide` runs per row, and all decisions of the batch are
+appended to the decision sink in one round trip before any caller gets its answer.
+
+Failure policy, per row:
+
+* features failed → that request fails with :class:`DependencyUnavailableError` (nothing else
+  can be computed without the windows);
+* rules *or* ensemble failed → the decision is made from the other one and marked ``degraded``,
+  with the failure as its first reason;
+* rules *and* ensemble failed → :class:`DependencyUnavailableError`;
+* the sink failed → :class:`DependencyUnavailableError` for the whole batch (a decision that is
+  not in the durable log is never returned). Retrying is safe: feature recording is idempotent
+  per ``transaction_id``.
+
+Each stored decision is logged once as ``transaction_scored`` with its per-stage latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TypeVar
+
+import structlog
+
+from core.clock import Clock, SystemClock
+from core.errors import DependencyUnavailableError
+from core.models import Decision, FeatureVector, Transaction
+from engine.batching import BatchingOptions, MicroBatcher
+from engine.contracts import (
+    UNAVAILABLE_VERSION,
+    DecisionSink,
+    EnsembleBatch,
+    EnsembleClient,
+    FeatureClient,
+    RuleBatch,
+    RuleClient,
+    StageFailure,
+    Thresholds,
+)
+from engine.decision import DEFAULT_MAX_REASONS, decide
+from engine.stages import ENSEMBLE, FEATURES, RULES
+from storage.codec import DecisionRecord
+
+_log = structlog.get_logger("vigil.engine")
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+DEFAULT_THRESHOLDS = Thresholds(review=0.5, block=0.9)
+"""Used only while the model (which carries its own thresholds) cannot be reached."""
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineOptions:
+    """Tuning of one pipeline."""
+
+    batching: BatchingOptions = field(default_factory=BatchingOptions)
+    stage_timeout_s: float = 2.0
+    fallback_thresholds: Thresholds = DEFAULT_THRESHOLDS
+    max_reasons: int = DEFAULT_MAX_REASONS
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    txn: Transaction
+    received_at: datetime
+    enqueued: float
+
+
+class ScoringPipeline:
+    """Turns transactions into decisions through three stages (a ``Scorer``)."""
+
+    def __init__(
+        self,
+        *,
+        features: FeatureClient,
+        rules: RuleClient,
+        ensemble: EnsembleClient,
+        sink: DecisionSink | None,
+        clock: Clock | None = None,
+        options: PipelineOptions | None = None,
+    ) -> None:
+        self._features = features
+        self._rules = rules
+        self._ensemble = ensemble
+        self._sink = sink
+        self._clock = clock or SystemClock()
+        self._options = options or PipelineOptions()
+        self._batcher: MicroBatcher[_Pending, Decision] = MicroBatcher(
+            self._process, self._options.batching
+        )
+
+    async def score(self, txns: Sequence[Transaction]) -> list[Decision]:
+        """One decision per transaction, in order, each already appended to the sink."""
+        return await self._batcher.submit_many(self._pending(txns))
+
+    async def ready(self) -> Mapping[str, str]:
+        """The rule-set and model versions now scoring; raises if either stage cannot answer."""
+        rules_call = asyncio.create_task(self._bounded(RULES, self._rules.version()))
+        model_call = asyncio.create_task(self._bounded(ENSEMBLE, self._ensemble.version()))
+        ruleset, model = await rules_call, await model_call
+        failures = [f.message for f in (ruleset, model) if isinstance(f, StageFailure)]
+        if failures:
+            raise DependencyUnavailableError("; ".join(failures))
+        assert isinstance(ruleset, str)  # noqa: S101 - narrowed by the failure check above
+        assert isinstance(model, str)  # noqa: S101
+        return {"ruleset_version": ruleset, "model_version": model}
+
+    async def aclose(self) -> None:
+        """Finish the batches in flight and stop collecting."""
+        await self._batcher.aclose()
+
+    async def score_batch(self, txns: Sequence[Transaction]) -> list[Decision | Exception]:
+        """Score one batch now, without collecting: one call per hop (for benchmarks)."""
+        return await self._process(self._pending(txns))
+
+    def _pending(self, txns: Sequence[Transaction]) -> list[_Pending]:
+        received_at, enqueued = self._clock.now(), time.perf_counter()
+        return [_Pending(txn, received_at, enqueued) for txn in txns]
+
+    async def _process(self, batch: list[_Pending]) -> list[Decision | Exception]:
+        started = time.perf_counter()
+        txns = [p.txn for p in batch]
+        computed = await self._bounded(FEATURES, self._features.compute(txns))
+        features_ms = _ms_since(started)
+        if isinstance(computed, StageFailure):
+            error = DependencyUnavailableError(computed.message)
+            return [error for _ in batch]
+        if len(computed) != len(batch):
+            error = DependencyUnavailableError(
+                f"features stage returned {len(computed)} rows for {len(batch)} transactions"
+            )
+            return [error for _ in batch]
+        ok = [i for i, v in enumerate(computed) if isinstance(v, FeatureVector)]
+        vectors = [v for v in computed if isinstance(v, FeatureVector)]
+        ok_txns = [txns[i] for i in ok]
+        if not ok:
+            return _merge(len(batch), ok, [], computed)
+
+        rules_call = asyncio.create_task(self._timed(RULES, self._rules.evaluate(ok_txns, vectors)))
+        ensemble_call = asyncio.create_task(self._timed(ENSEMBLE, self._ensemble.score(vectors)))
+        rules_out, rules_ms = await rules_call
+        ensemble_out, ensemble_ms = await ensemble_call
+
+        decided = self._decide_rows(
+            pending=[batch[i] for i in ok],
+            vectors=vectors,
+            rules_out=rules_out,
+            ensemble_out=ensemble_out,
+            stage_ms={"features": features_ms, "rules": rules_ms, "ensemble": ensemble_ms},
+            started=started,
+        )
+        merged = _merge(len(batch), ok, decided, computed)
+        return await self._append(batch, merged)
+
+    def _decide_rows(
+        self,
+        *,
+        pending: Sequence[_Pending],
+        vectors: Sequence[FeatureVector],
+        rules_out: RuleBatch | StageFailure,
+        ensemble_out: EnsembleBatch | StageFailure,
+        stage_ms: Mapping[str, float],
+        started: float,
+    ) -> list[Decision | Exception]:
+        rule_rows = _rows_of(
+            rules_out.rows if isinstance(rules_out, RuleBatch) else rules_out, len(pending), RULES
+        )
+        model_rows = _rows_of(
+            ensemble_out.rows if isinstance(ensemble_out, EnsembleBatch) else ensemble_out,
+            len(pending),
+            ENSEMBLE,
+        )
+        ruleset_version = (
+            rules_out.version if isinstance(rules_out, RuleBatch) else UNAVAILABLE_VERSION
+        )
+        if isinstance(ensemble_out, EnsembleBatch):
+            model_version, thresholds = ensemble_out.version, ensemble_out.thresholds
+        else:
+            model_version, thresholds = UNAVAILABLE_VERSION, self._options.fallback_thresholds
+        decided_at = self._clock.now()
+        out: list[Decision | Exception] = []
+        for item, vector, rule_row, model_row in zip(
+            pending, vectors, rule_rows, model_rows, strict=True
+        ):
+            failures = [r for r in (rule_row, model_row) if isinstance(r, StageFailure)]
+            if len(failures) == 2:
+                out.append(DependencyUnavailableError("; ".join(f.message for f in failures)))
+                continue
+            decide_started = time.perf_counter()
+            latency = {
+                "queue": (started - item.enqueued) * 1000.0,
+                **stage_ms,
+            }
+            decision = decide(
+                transaction_id=item.txn.transaction_id,
+                rule_results=None if isinstance(rule_row, StageFailure) else rule_row,
+                ensemble=None if isinstance(model_row, StageFailure) else model_row,
+                thresholds=thresholds,
+                ruleset_version=ruleset_version,
+                model_version=model_version,
+                decided_at=decided_at,
+                failures=failures,
+                latency_ms={
+                    **latency,
+                    "decide": _ms_since(decide_started),
+                    "total": _ms_since(item.enqueued),
+                },
+                features=vector.values,
+                max_reasons=self._options.max_reasons,
+            )
+            out.append(decision)
+        return out
+
+    async def _append(
+        self, batch: Sequence[_Pending], results: list[Decision | Exception]
+    ) -> list[Decision | Exception]:
+        if self._sink is None:
+            return results
+        scored = [
+            DecisionRecord(transaction=item.txn, decision=result, received_at=item.received_at)
+            for item, result in zip(batch, results, strict=True)
+            if isinstance(result, Decision)
+        ]
+        if not scored:
+            return results
+        stored = await self._bounded("decision_stream", self._sink.append(scored))
+        if isinstance(stored, StageFailure):
+            error = DependencyUnavailableError(stored.message)
+            return [error if isinstance(r, Decision) else r for r in results]
+        for record in scored:
+            _log_decision(record)
+        return results
+
+    async def _timed(self, stage: str, call: Awaitable[_T]) -> tuple[_T | StageFailure, float]:
+        started = time.perf_counter()
+        result = await self._bounded(stage, call)
+        return result, _ms_since(started)
+
+    async def _bounded(self, stage: str, call: Awaitable[_T]) -> _T | StageFailure:
+        """Await ``call`` within the stage timeout; any error becomes a :class:`StageFailure`."""
+        try:
+            async with asyncio.timeout(self._options.stage_timeout_s):
+                return await call
+        except TimeoutError:
+            return StageFailure(
+                stage=stage,
+                message=f"{stage} did not answer within {self._options.stage_timeout_s:g} s",
+            )
+        except Exception as exc:  # noqa: BLE001 - a failing stage degrades the decision
+            return StageFailure(stage=stage, message=f"{stage} failed: {_describe(exc)}")
+
+
+def _rows_of(
+    rows: Sequence[_R | StageFailure] | StageFailure, expected: int, stage: str
+) -> list[_R | StageFailure]:
+    """A stage's rows, or its failure repeated for every row (also when the count is wrong)."""
+    if isinstance(rows, StageFailure):
+        return [rows] * expected
+    if len(rows) != expected:
+        failure = StageFailure(
+            stage=stage, message=f"{stage} returned {len(rows)} rows for {expected}"
+        )
+        return [failure] * expected
+    return list(rows)
+
+
+def _merge(
+    size: int,
+    ok: Sequence[int],
+    decided: Sequence[Decision | Exception],
+    computed: Sequence[FeatureVector | StageFailure],
+) -> list[Decision | Exception]:
+    merged: list[Decision | Exception | None] = [None] * size
+    for index, result in zip(ok, decided, strict=True):
+        merged[index] = result
+    out: list[Decision | Exception] = []
+    for index, slot in enumerate(merged):
+        if slot is None:
+            item = computed[index]
+            message = item.message if isinstance(item, StageFailure) else "no features"
+            out.append(DependencyUnavailableError(message))
+        else:
+            out.append(slot)
+    return out
+
+
+def _log_decision(record: DecisionRecord) -> None:
+    """The canonical ``transaction_scored`` event; ids are explicit (no context crosses Ray)."""
+    decision = record.decision
+    _log.info(
+        "transaction_scored",
+        transaction_id=decision.transaction_id,
+        account_id=record.transaction.account_id,
+        outcome=decision.outcome.value,
+        risk_score=round(decision.risk_score, 4),
+        degraded=decision.degraded,
+        ruleset_version=decision.ruleset_version,
+        model_version=decision.model_version,
+        latency_ms=decision.latency_ms,
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0

@@ -1,0 +1,268 @@
+"""The local Ray and the Serve application: start, deploy, inspect, scale, stop.
+
+Ray specifics that matter here (DESIGN §9):
+
+* ``RAY_ENABLE_UV_RUN_RUNTIME_ENV=0``: under ``uv run`` Ray would otherwise build a fresh uv
+  environment for every worker.
+* The head is started with ``address="local"``: a new cluster whose GCS takes a free port (never
+  Redis' 6379), with its temp dir under ``<data_dir>/ray``, no dashboard, a 100 MB object store.
+  Ray binds the GCS to the node's address (it maps 127.0.0.1 to it on purpose); the gateway listens
+  on ``settings.http_host``.
+* ``RAY_AUTH_MODE=token``: a local Ray requires its token (``~/.ray/auth_token``, generated on
+  first start); drivers that join later (``vigil status`` / ``scale``) must send it too.
+* ``RAY_SERVE_THROUGHPUT_OPTIMIZED`` defaults to off here: ``bench/bench_load.py --start
+  --throughput-optimized 1`` measured no gain on this graph without Serve's HAProxy ingress
+  (which needs a ``haproxy`` binary), and its direct ingress adds a ~35 s drain on shutdown. Set
+  it to 1 in the environment to turn it on (it must be set before Ray starts).
+
+The application is deployed from a Serve config (:mod:`engine.serve_config`) exactly as ``serve
+run config.yaml`` does, so a later re-deploy that only changes replica counts scales the live
+deployments in place instead of restarting them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from core.errors import ConfigError, DependencyUnavailableError, NotFoundError
+from engine.app_args import APP_NAME
+
+RAY_ENVIRONMENT: Mapping[str, str] = {
+    "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0",
+    "RAY_SERVE_THROUGHPUT_OPTIMIZED": "0",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_AUTH_MODE": "token",
+}
+"""Set (unless already set) before Ray starts; every Ray process inherits them."""
+OBJECT_STORE_BYTES = 100 * 1024 * 1024
+RUNTIME_FILE = Path("run") / "engine.json"
+"""Under the data dir: how to reach the running engine (written by ``vigil up``)."""
+_POLL_S = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeInfo:
+    """What ``vigil status`` and ``vigil scale`` need to find a running engine."""
+
+    ray_address: str
+    gateway_url: str
+    pid: int
+
+    def write(self, data_dir: Path) -> Path:
+        """Save under ``data_dir``; return the file."""
+        path = data_dir / RUNTIME_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def read(cls, data_dir: Path) -> RuntimeInfo:
+        """The running engine's info; :class:`NotFoundError` when none was started here."""
+        path = data_dir / RUNTIME_FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls(
+                ray_address=str(data["ray_address"]),
+                gateway_url=str(data["gateway_url"]),
+                pid=int(data["pid"]),
+            )
+        except FileNotFoundError:
+            raise NotFoundError(
+                f"no running Vigil engine found ({path} does not exist); start one with `vigil up`"
+            ) from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{path} is not a Vigil runtime file: {exc}") from None
+
+    @staticmethod
+    def remove(data_dir: Path) -> None:
+        """Forget the running engine (on shutdown)."""
+        (data_dir / RUNTIME_FILE).unlink(missing_ok=True)
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentState:
+    """One deployment's health and its replicas by state (``RUNNING``, ``STARTING``, ...)."""
+
+    name: str
+    status: str
+    replicas: dict[str, int]
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class AppState:
+    """The application's status and each deployment's."""
+
+    status: str
+    message: str
+    deployments: list[DeploymentState]
+
+    def running_replicas(self, deployment: str) -> int:
+        """How many replicas of ``deployment`` are running."""
+        for state in self.deployments:
+            if state.name == deployment:
+                return state.replicas.get("RUNNING", 0)
+        return 0
+
+
+def apply_ray_environment(overrides: Mapping[str, str] | None = None) -> None:
+    """Put :data:`RAY_ENVIRONMENT` (then ``overrides``) into ``os.environ`` unless already set."""
+    for name, value in {**RAY_ENVIRONMENT, **(overrides or {})}.items():
+        os.environ.setdefault(name, value)
+
+
+def start_local_ray(data_dir: Path, *, num_cpus: int | None = None) -> str:
+    """Start a new single-node Ray under ``data_dir/ray``; return its GCS address."""
+    apply_ray_environment()
+    import ray  # noqa: PLC0415 - Ray is heavy; only commands that run it import it
+
+    temp_dir = (data_dir / "ray").resolve()
+    temp_dir.mkdir(parents=True, exist_ok=True)
+    ray.init(
+        address="local",
+        num_cpus=num_cpus,
+        namespace="serve",
+        include_dashboard=False,
+        object_store_memory=OBJECT_STORE_BYTES,
+        log_to_driver=False,
+        _temp_dir=str(temp_dir),
+    )
+    return str(ray.get_runtime_context().gcs_address)
+
+
+def connect_ray(address: str) -> None:
+    """Join the running cluster at ``address`` as a driver (``vigil status`` / ``scale``)."""
+    apply_ray_environment()
+    import ray  # noqa: PLC0415
+
+    try:
+        ray.init(address=address, namespace="serve", log_to_driver=False)
+    except ConnectionError as exc:
+        raise DependencyUnavailableError(f"cannot reach Ray at {address}: {exc}") from None
+
+
+def stop_ray(*, graceful: bool = True) -> None:
+    """Shut Serve and this process's Ray down (the cluster too when this process started it).
+
+    ``graceful`` lets Serve drain in-flight requests first (up to ~35 s with direct ingress);
+    without it the cluster this process started is simply stopped.
+    """
+    import ray  # noqa: PLC0415
+    from ray import serve  # noqa: PLC0415
+
+    if ray.is_initialized():
+        if graceful:
+            serve.shutdown()  # type: ignore[no-untyped-call]  # Ray leaves it unannotated
+        ray.shutdown()
+
+
+def deploy(config: Any, *, timeout_s: float = 300.0) -> AppState:
+    """Apply ``config`` (a ``ServeDeploySchema``) and wait until the application runs."""
+    from ray.serve._private import api as serve_api  # noqa: PLC0415 - what `serve run` uses
+    from ray.serve.config import gRPCOptions  # noqa: PLC0415
+
+    client = serve_api.serve_start(
+        http_options=config.http_options.model_dump(),
+        proxy_location=config.proxy_location,
+        grpc_options=gRPCOptions(**config.grpc_options.model_dump()),
+    )
+    client.deploy_apps(config)
+    return wait_until_running(timeout_s=timeout_s)
+
+
+def wait_until_running(*, timeout_s: float, replicas: Mapping[str, int] | None = None) -> AppState:
+    """Poll until the application (and, if given, each deployment's replica count) is running.
+
+    Raises :class:`DependencyUnavailableError` with Serve's message if the deploy failed or
+    did not finish within ``timeout_s``.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        state = app_state()
+        if state.status == "DEPLOY_FAILED":
+            raise DependencyUnavailableError(f"the Serve application failed: {state.message}")
+        counts_ok = all(
+            state.running_replicas(name) == count for name, count in (replicas or {}).items()
+        )
+        healthy = all(d.status == "HEALTHY" for d in state.deployments)
+        if state.status == "RUNNING" and counts_ok and healthy:
+            return state
+        if time.monotonic() > deadline:
+            raise DependencyUnavailableError(
+                f"the Serve application is {state.status} after {timeout_s:g} s: "
+                f"{state.message or _summary(state)}"
+            )
+        time.sleep(_POLL_S)
+
+
+def app_state() -> AppState:
+    """The application's current state as Serve reports it."""
+    from ray import serve  # noqa: PLC0415
+
+    status = serve.status()
+    app = status.applications.get(APP_NAME)
+    if app is None:
+        return AppState(status="NOT_STARTED", message="", deployments=[])
+    return AppState(
+        status=str(app.status.value),
+        message=app.message,
+        deployments=[
+            DeploymentState(
+                name=name,
+                status=str(d.status.value),
+                replicas={str(k): int(v) for k, v in d.replica_states.items()},
+                message=d.message,
+            )
+            for name, d in app.deployments.items()
+        ],
+    )
+
+
+def scale(deployment: str, replicas: int, *, timeout_s: float = 300.0) -> AppState:
+    """Set ``deployment`` to ``replicas`` on the live application, without a restart.
+
+    Re-applies the deployed config with only that deployment's replica count changed (an
+    autoscaling deployment is pinned to ``replicas``), which Serve applies in place without
+    restarting any replica; then waits for the count.
+    """
+    from ray.serve.context import _get_global_client  # noqa: PLC0415
+    from ray.serve.schema import ServeDeploySchema, ServeInstanceDetails  # noqa: PLC0415
+
+    from engine.serve_config import with_replicas  # noqa: PLC0415
+
+    client = _get_global_client()
+    if client is None:
+        raise NotFoundError("Ray Serve is not running on this cluster")
+    details = ServeInstanceDetails(**client.get_serve_details())
+    apps = []
+    for name, app in details.applications.items():
+        if app.deployed_app_config is None:
+            continue
+        config = app.deployed_app_config
+        apps.append(with_replicas(config, deployment, replicas) if name == APP_NAME else config)
+    if not any(a.name == APP_NAME for a in apps):
+        raise NotFoundError(f"the Serve application {APP_NAME!r} is not deployed")
+    client.deploy_apps(
+        ServeDeploySchema.model_validate(
+            {
+                "proxy_location": details.proxy_location,
+                "http_options": details.http_options,
+                "applications": apps,
+            }
+        )
+    )
+    return wait_until_running(timeout_s=timeout_s, replicas={deployment: replicas})
+
+
+def _summary(state: AppState) -> str:
+    parts = [
+        f"{d.name}: {d.status} {d.replicas}" + (f" ({d.message})" if d.message else "")
+        for d in state.deployments
+    ]
+    return "; ".join(parts) or "-"

@@ -1,0 +1,130 @@
+"""The three scoring stages as plain local objects (no Ray).
+
+The Serve deployments in :mod:`engine.deployments` wrap exactly these, and
+:class:`engine.inprocess.InProcessScorer` calls them directly, so both paths share one
+implementation. Each stage works on a batch and answers per row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from core.errors import VigilError
+from core.models import FeatureVector, RuleResult, Transaction
+from engine.contracts import (
+    EnsembleBatch,
+    EnsembleRow,
+    OnlineFeatureStore,
+    RuleBatch,
+    StageFailure,
+    Thresholds,
+)
+
+FEATURES = "features"
+RULES = "rules"
+ENSEMBLE = "ensemble"
+
+
+class RuleSetLike(Protocol):
+    """A loaded, compiled rule set (``rules.loader.RuleSet``)."""
+
+    @property
+    def version(self) -> str:
+        """Content-hash version of the set."""
+        ...
+
+    def evaluate(self, txn: Transaction, features: FeatureVector) -> list[RuleResult]:
+        """Every rule on one transaction; a failing rule is an ``error`` result, not a raise."""
+        ...
+
+
+class EnsembleModel(Protocol):
+    """A loaded model artifact that scores feature vectors (see :mod:`engine.model`)."""
+
+    @property
+    def version(self) -> str:
+        """The artifact's version."""
+        ...
+
+    @property
+    def thresholds(self) -> Thresholds:
+        """The ensemble score's review/block thresholds from the manifest."""
+        ...
+
+    def score_vectors(self, vectors: Sequence[FeatureVector]) -> list[EnsembleRow]:
+        """One row per vector, in order (CPU-bound: call it off the event loop)."""
+        ...
+
+
+class LocalFeatureClient:
+    """Features straight from the online store: one store call per batch."""
+
+    def __init__(self, store: OnlineFeatureStore) -> None:
+        self._store = store
+
+    async def compute(self, txns: Sequence[Transaction]) -> list[FeatureVector | StageFailure]:
+        """Record every transaction and return its features; a store error fails the batch."""
+        vectors = await self._store.record_and_compute(list(txns))
+        if len(vectors) != len(txns):
+            raise RuntimeError(
+                f"feature store returned {len(vectors)} vectors for {len(txns)} transactions"
+            )
+        return list(vectors)
+
+
+class LocalRuleClient:
+    """Evaluates whichever rule set ``current()`` returns at the start of each batch."""
+
+    def __init__(self, current: Callable[[], RuleSetLike]) -> None:
+        self._current = current
+
+    async def evaluate(
+        self, txns: Sequence[Transaction], vectors: Sequence[FeatureVector]
+    ) -> RuleBatch:
+        """All rules on all rows with one rule set; a row that raises fails alone."""
+        if len(txns) != len(vectors):
+            raise ValueError(f"{len(txns)} transactions but {len(vectors)} feature vectors")
+        rule_set = self._current()
+        rows = [
+            _evaluate_row(rule_set, txn, vector) for txn, vector in zip(txns, vectors, strict=True)
+        ]
+        return RuleBatch(version=rule_set.version, rows=rows)
+
+    async def version(self) -> str:
+        """The version of the rule set now scoring."""
+        return self._current().version
+
+
+def _evaluate_row(
+    rule_set: RuleSetLike, txn: Transaction, vector: FeatureVector
+) -> list[RuleResult] | StageFailure:
+    try:
+        return rule_set.evaluate(txn, vector)
+    except (VigilError, ValueError, TypeError, KeyError) as exc:
+        return StageFailure(stage=RULES, message=f"rules could not be evaluated: {exc}")
+
+
+class LocalEnsembleClient:
+    """Scores with a loaded model, off the event loop (``asyncio.to_thread``) by default."""
+
+    def __init__(self, model: Callable[[], EnsembleModel], *, offload: bool = True) -> None:
+        self._model = model
+        self._offload = offload
+
+    async def score(self, vectors: Sequence[FeatureVector]) -> EnsembleBatch:
+        """One ensemble row per vector; a model error fails the batch."""
+        model = self._model()
+        batch = list(vectors)
+        if self._offload:
+            rows = await asyncio.to_thread(model.score_vectors, batch)
+        else:
+            rows = model.score_vectors(batch)
+        if len(rows) != len(batch):
+            raise RuntimeError(f"model returned {len(rows)} rows for {len(batch)} vectors")
+        return EnsembleBatch(version=model.version, thresholds=model.thresholds, rows=list(rows))
+
+    async def version(self) -> str:
+        """The version of the model artifact now scoring."""
+        return self._model().version

@@ -1,0 +1,101 @@
+"""The gateway's one factory: :func:`create_app` builds the Litestar app from injected parts.
+
+On Ray Serve the app is built on the replica (a builder function calls ``create_app``), because a
+Litestar app cannot be pickled; tests call it with in-process fakes. Nothing here reads the
+environment or opens a connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from typing import Final
+
+import structlog
+from litestar import Litestar, Router
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+
+from core.clock import Clock
+from engine.contracts import Scorer
+from serving.auth import ApiKeyVerifier, api_key_guard
+from serving.deps import dependencies
+from serving.errors import handle_exception
+from serving.readiness import ReadinessChecker
+from serving.records import Records
+from serving.request_log import RequestLogMiddleware
+from serving.routes.alerts import alerts_router
+from serving.routes.health import health, ready
+from serving.routes.transactions import transactions_router
+from serving.settings import GatewaySettings
+
+API_KEY_SCHEME: Final = "apiKey"
+OPENAPI_PATH: Final = "/schema"
+
+_log = structlog.get_logger("vigil.serving")
+
+
+def create_app(
+    *,
+    settings: GatewaySettings,
+    scorer: Scorer,
+    records: Records,
+    readiness: ReadinessChecker,
+    clock: Clock,
+    verifier: ApiKeyVerifier | None = None,
+    on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
+) -> Litestar:
+    """The HTTP gateway wired to ``scorer``, ``records`` and ``readiness``.
+
+    ``verifier`` resolves API keys and is required unless ``settings.auth_enabled`` is false
+    (local development; a warning is logged). ``on_shutdown`` hooks run when the app stops
+    (close the database engine, the Redis client).
+    """
+    guard = api_key_guard(verifier, enabled=settings.auth_enabled)
+    if not settings.auth_enabled:
+        _log.warning("auth_disabled", acting_as="local-developer", scopes="all")
+    v1 = Router(
+        path="/v1",
+        route_handlers=[transactions_router(), alerts_router()],
+        guards=[guard],
+        security=[{API_KEY_SCHEME: []}],
+    )
+    return Litestar(
+        route_handlers=[health, ready, v1],
+        dependencies=dependencies(
+            scorer=scorer, records=records, readiness=readiness, clock=clock, settings=settings
+        ),
+        exception_handlers={Exception: handle_exception},
+        middleware=[RequestLogMiddleware()],
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=_openapi_config(),
+        on_shutdown=list(on_shutdown),
+        logging_config=None,
+        debug=False,
+    )
+
+
+def _openapi_config() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="Vigil",
+        version=_package_version(),
+        description="Real-time fraud detection: score transactions, read decisions and alerts.",
+        path=OPENAPI_PATH,
+        use_handler_docstrings=True,
+        components=Components(
+            security_schemes={
+                API_KEY_SCHEME: SecurityScheme(
+                    type="http",
+                    scheme="bearer",
+                    description="An API key, sent as `Authorization: Bearer <key>`.",
+                )
+            }
+        ),
+    )
+
+
+def _package_version() -> str:
+    try:
+        return version("vigil")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"

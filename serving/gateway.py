@@ -1,0 +1,90 @@
+"""The gateway's composition root on a Serve replica: ``build_gateway(settings, scorer)``.
+
+The engine's ingress deployment imports this by path (``engine.app_args.GATEWAY_FACTORY``) and
+calls it on the replica. It wires the real collaborators into :func:`serving.app.create_app`:
+the storage repository on ``settings.database_url``, readiness probes for PostgreSQL, Redis and
+the scoring stages (rule set and model versions), and API-key authentication when a verifier is
+given. Building opens no connection; the probes connect when ``/ready`` is asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from litestar import Litestar
+from redis.asyncio import Redis
+from sqlalchemy import text
+
+from config.settings import Settings
+from core.clock import Clock, SystemClock
+from core.errors import ConfigError, Problem
+from engine.contracts import Scorer
+from serving.app import create_app
+from serving.auth import ApiKeyVerifier
+from serving.readiness import ProbeReadiness
+from serving.settings import GatewaySettings
+from storage.database import create_engine
+from storage.repository import Repository
+
+PROBE_TIMEOUT_S = 2.0
+
+
+def build_gateway(
+    settings: Settings,
+    scorer: Scorer,
+    *,
+    verifier: ApiKeyVerifier | None = None,
+    gateway: GatewaySettings | None = None,
+    clock: Clock | None = None,
+) -> Litestar:
+    """The gateway app for ``settings`` around ``scorer``.
+
+    Authentication is on when a ``verifier`` is given. Until API keys can be configured (the key
+    management issue), the engine passes none, so the gateway runs in local-development mode and
+    logs ``auth_disabled`` as a warning when it is built.
+    """
+    database_url = _required(settings.database_url, "database_url")
+    redis_url = _required(settings.redis_url, "redis_url")
+    engine = create_engine(database_url)
+    redis = Redis.from_url(redis_url, socket_timeout=PROBE_TIMEOUT_S)
+    clock = clock or SystemClock()
+
+    async def postgresql() -> str:
+        async with engine.connect() as connection:
+            version = (await connection.execute(text("SHOW server_version"))).scalar_one()
+        return f"PostgreSQL {version}"
+
+    async def redis_server() -> str:
+        info: Mapping[str, Any] = await redis.info("server")
+        return f"Redis {info.get('redis_version', '?')}"
+
+    async def scoring() -> str:
+        versions = await scorer.ready()
+        return ", ".join(f"{name}={value}" for name, value in sorted(versions.items()))
+
+    async def close() -> None:
+        await redis.aclose()
+        await engine.dispose()
+
+    return create_app(
+        settings=gateway or GatewaySettings(auth_enabled=verifier is not None),
+        scorer=scorer,
+        records=Repository(engine, clock=clock),
+        readiness=ProbeReadiness(
+            {"postgresql": postgresql, "redis": redis_server, "scoring": scoring},
+            timeout_s=PROBE_TIMEOUT_S,
+        ),
+        clock=clock,
+        verifier=verifier,
+        on_shutdown=[close],
+    )
+
+
+def _required(value: str | None, name: str) -> str:
+    if not value:
+        raise ConfigError(
+            f"the gateway needs {name}",
+            [Problem(f"VIGIL_{name.upper()}", "set it, or start Vigil with `vigil up`")],
+        )
+    return value

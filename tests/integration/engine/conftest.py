@@ -1,0 +1,82 @@
+"""One Ray and one Serve application for every engine integration test of the session.
+
+Ray starts once (it takes about a minute on two cores) with its temp dir in a short temporary
+directory (Unix socket paths are limited to ~107 bytes), and is shut down at the end of the
+session. The application is the real graph: ``features.online``'s Redis store, the rule files in
+``config/rules``, a small model trained here, and ``serving.gateway``'s app.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pydantic.warnings import PydanticDeprecatedSince20
+
+from config.settings import Settings, load_settings
+from engine import runtime
+
+runtime.apply_ray_environment()  # before any test module imports Ray
+
+with warnings.catch_warnings():
+    # Ray 2.60's own schema passes pydantic-v1 style Field kwargs; not ours to fix.
+    warnings.simplefilter("ignore", PydanticDeprecatedSince20)
+    import ray.serve.schema  # noqa: F401
+
+
+@pytest.fixture(scope="session")
+def trained_model_dir() -> Iterator[Path]:
+    """A small model artifact trained on a generated dataset (a few seconds)."""
+    from features.spec import default_feature_set  # noqa: PLC0415
+    from training.generate import generate_dataset  # noqa: PLC0415
+    from training.train import ModelParams, train  # noqa: PLC0415
+
+    directory = Path(tempfile.mkdtemp(prefix="vigil-model-"))
+    dataset = generate_dataset(accounts=150, days=20, seed=3)
+    params = ModelParams(n_estimators=40, max_depth=4, forest_trees=40, n_threads=2)
+    train(dataset, default_feature_set(), directory / "model", seed=3, gap_days=2, params=params)
+    yield directory / "model"
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def engine_settings(
+    database_url: str, redis_url: str, trained_model_dir: Path
+) -> Iterator[Settings]:
+    """Settings of the engine under test: the session's databases, a free port, a temp data dir."""
+    data_dir = Path(tempfile.mkdtemp(prefix="vigil-eng-"))
+    yield load_settings(
+        environ={},
+        database_url=database_url,
+        redis_url=redis_url,
+        model_dir=trained_model_dir,
+        data_dir=data_dir,
+        http_port=_free_port(),
+    )
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def gateway_url(engine_settings: Settings) -> Iterator[str]:
+    """The URL of the running Serve application (Ray started once, stopped at session end)."""
+    from engine.serve_config import deploy_config, load_serve_config  # noqa: PLC0415
+
+    config = deploy_config(load_serve_config(engine_settings.serve_config_file), engine_settings)
+    runtime.start_local_ray(engine_settings.data_dir)
+    try:
+        runtime.deploy(config, timeout_s=300)
+        yield f"http://{engine_settings.http_host}:{engine_settings.http_port}"
+    finally:
+        runtime.stop_ray(graceful=False)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port

@@ -1,0 +1,63 @@
+"""The OpenAPI document: every route, request bodies from the wire structs, problem responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+Client = AsyncTestClient[Litestar]
+
+OPERATIONS = [
+    ("post", "/v1/transactions"),
+    ("post", "/v1/transactions/batch"),
+    ("get", "/v1/transactions/{transaction_id}"),
+    ("get", "/v1/alerts"),
+    ("post", "/v1/alerts/{alert_id}/label"),
+    ("get", "/health"),
+    ("get", "/ready"),
+]
+
+
+@pytest.fixture
+async def schema(client: Client) -> dict[str, Any]:
+    """The generated OpenAPI document."""
+    response = await client.get("/schema/openapi.json")
+    assert response.status_code == 200
+    document: dict[str, Any] = response.json()
+    return document
+
+
+async def test_every_route_is_documented(schema: dict[str, Any]) -> None:
+    """Each route appears with its method, and nothing else does."""
+    documented = {(method, path) for path, item in schema["paths"].items() for method in item}
+    assert documented == set(OPERATIONS)
+
+
+async def test_request_bodies_are_the_wire_structs(schema: dict[str, Any]) -> None:
+    """The strict-decoded bodies are documented with their structs; timestamp is optional."""
+    paths = schema["paths"]
+    body = paths["/v1/transactions"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"]["$ref"].endswith("/TransactionIn")
+    transaction_in = schema["components"]["schemas"]["TransactionIn"]
+    assert "timestamp" not in transaction_in["required"]
+    assert {"transaction_id", "amount", "currency", "country"} <= set(transaction_in["required"])
+    assert "requestBody" in paths["/v1/transactions/batch"]["post"]
+    assert "requestBody" in paths["/v1/alerts/{alert_id}/label"]["post"]
+
+
+async def test_errors_are_documented_as_problem_details(schema: dict[str, Any]) -> None:
+    """Error responses of /v1 routes are application/problem+json ProblemDetails."""
+    responses = schema["paths"]["/v1/transactions"]["post"]["responses"]
+    assert {"200", "400", "401", "403", "409", "413", "415", "503"} <= responses.keys()
+    problem = responses["400"]["content"]["application/problem+json"]["schema"]
+    assert problem["$ref"].endswith("/ProblemDetails")
+
+
+async def test_v1_routes_require_the_api_key_scheme(schema: dict[str, Any]) -> None:
+    """/v1 operations carry the bearer API-key requirement; the probes do not."""
+    assert schema["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
+    assert schema["paths"]["/v1/alerts"]["get"]["security"] == [{"apiKey": []}]
+    assert "security" not in schema["paths"]["/health"]["get"]
