@@ -179,3 +179,6 @@ class LogRow(Base):
     logger: Mapped[str | None] = mapped_column(Text)
     transaction_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
     payload: Mapped[Json]
+
+
+from storage import users as _users  # noqa: E402, F401 - registers the users tables on Base.metadata

@@ -1,0 +1,1 @@
+"""The analysts' web app (NiceGUI): live alerts, investigations, rules, models, scaling."""
