@@ -12,7 +12,14 @@ from typing import Annotated
 
 import typer
 
-from cli import data_commands, db_commands, engine_commands, model_commands, rules_commands
+from cli import (
+    data_commands,
+    db_commands,
+    engine_commands,
+    model_commands,
+    rules_commands,
+    ui_commands,
+)
 from cli.context import CliState
 from core.errors import VigilError
 
@@ -40,7 +47,8 @@ def _root(
     ] = None,
 ) -> None:
     """Vigil: real-time fraud detection with rules and machine learning."""
-    ctx.obj = CliState(config_file=config)
+    entry = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
+    ctx.obj = CliState(config_file=config, configure_logging=entry.configure_logging)
 
 
 data_commands.register(app)
@@ -48,12 +56,17 @@ model_commands.register(app)
 rules_commands.register(app)
 db_commands.register(app)
 engine_commands.register(app)
+ui_commands.register(app)
 
 
 def main() -> None:
-    """Run the CLI, turning Vigil's errors into messages and exit code 2."""
+    """Run the CLI, turning Vigil's errors into messages and exit code 2.
+
+    This is the ``vigil`` process's entry point, so it is where logging gets configured (when a
+    command first reads the settings, see :class:`cli.context.CliState`).
+    """
     try:
-        app()
+        app(obj=CliState(configure_logging=True))
     except VigilError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from None

@@ -6,7 +6,7 @@ them into :class:`EngineArgs`; unknown keys and wrong types are errors naming th
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -24,7 +24,8 @@ APP_NAME = "vigil"
 DEPLOYMENT_NAMES = ("gateway", "features", "rules", "ensemble")
 """Every deployment of the application, ingress first (bound in :mod:`engine.graph`)."""
 GATEWAY_FACTORY = "serving.gateway:build_gateway"
-"""``module:attribute`` of the gateway builder: ``(settings, scorer) -> ASGI app`` or awaitable."""
+"""``module:attribute`` of the gateway builder, called on the gateway replica as
+``factory(settings, scorer, operations=...)``; returns an ASGI app or an awaitable of one."""
 
 
 class EngineArgs(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -45,6 +46,8 @@ class EngineArgs(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     explain: Literal["all", "risky", "none"] = "risky"
     top_k: int = 5
     rules_poll_interval_s: float = 1.0
+    max_replicas: Annotated[int, msgspec.Meta(ge=1)] = 4
+    """The most replicas the admin API may set a deployment to (``vigil scale`` is not capped)."""
 
     def resolve_settings(self) -> Settings:
         """The settings the deployments run with."""

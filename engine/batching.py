@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -112,7 +113,12 @@ class MicroBatcher(Generic[T, R]):
 
     def _ensure_collector(self) -> None:
         if self._collector is None or self._collector.done():
-            self._collector = asyncio.create_task(self._collect(), name="micro-batcher")
+            # A fresh context: batches serve many requests, so none of them may inherit the
+            # logging context (request_id, path) of the request that happened to start the
+            # collector.
+            self._collector = asyncio.create_task(
+                self._collect(), name="micro-batcher", context=contextvars.Context()
+            )
 
     async def _collect(self) -> None:
         loop = asyncio.get_running_loop()

@@ -137,3 +137,40 @@ class Scorer(Protocol):
         Raises :class:`core.errors.DependencyUnavailableError` when a stage cannot answer.
         """
         ...
+
+
+# --- Operating the live application (the gateway's /v1/admin routes). Wire shapes as well. ---
+
+
+class ReplicaCounts(msgspec.Struct, frozen=True, kw_only=True):
+    """How many replicas a deployment should run, and how many run now."""
+
+    target: int
+    running: int
+
+
+class DeploymentInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """One Serve deployment as an operator sees it."""
+
+    name: str
+    status: str
+    """Serve's deployment status: ``HEALTHY``, ``UPDATING``, ``UPSCALING``, ``UNHEALTHY``, ..."""
+    replicas: ReplicaCounts
+    message: str
+    """Serve's explanation when something is wrong (empty otherwise)."""
+
+
+class ScaleAccepted(msgspec.Struct, frozen=True, kw_only=True):
+    """A replica count change handed to Serve; the replicas start (or stop) after the answer."""
+
+    name: str
+    target: int
+
+
+class RuleVersions(msgspec.Struct, frozen=True, kw_only=True):
+    """The rule-set version each ``rules`` replica scores with, and the one they all agree on."""
+
+    versions: dict[str, str]
+    """Replica id → rule-set version."""
+    active: str | None
+    """The version every replica reports; ``None`` while they differ or none reports."""

@@ -6,8 +6,14 @@ are defaults for a 2-core machine (fractional CPUs, raised ``max_ongoing_request
 ``config/serve.yaml`` overrides them per deployment.
 
 The gateway is built on its replica: ``__serve_build_asgi_app__`` imports the gateway factory by
-its import path (the engine never imports ``serving``) and calls it with the settings and a
-:class:`~engine.serve_scorer.ServeScorer` over the three handles.
+its import path (the engine never imports ``serving``) and calls it with the settings, a
+:class:`~engine.serve_scorer.ServeScorer` over the three handles and the
+:class:`~engine.operations.ServeOperations` behind the admin API.
+
+Each replica configures logging first thing (:mod:`engine.replica_logging`); the gateway and the
+rules replicas also keep their events in PostgreSQL, flushed by a task on the replica's loop and
+closed in ``__del__`` (Serve awaits an async ``__del__`` when it stops a replica). Each rules
+replica announces its rule-set version in Redis after every poll (:mod:`engine.rule_versions`).
 """
 
 from __future__ import annotations
@@ -15,11 +21,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import os
+import socket
 from collections.abc import Sequence
 from typing import Any
 
 import structlog
 from ray import serve
+from ray.serve.exceptions import RayServeException
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from core.models import FeatureVector, Transaction
 from engine.app_args import EngineArgs
@@ -32,11 +43,16 @@ from engine.components import (
     watch_rules,
 )
 from engine.contracts import EnsembleBatch, RuleBatch, StageFailure
+from engine.operations import ServeOperations
+from engine.replica_logging import configure_replica_logging
+from engine.rule_versions import announce, announcement_ttl_s, withdraw
 from engine.serve_scorer import ServeScorer
 from engine.sink import open_stream_sink
 from engine.stages import LocalEnsembleClient, LocalFeatureClient, LocalRuleClient
 
 _log = structlog.get_logger("vigil.engine")
+_REDIS_TIMEOUT_S = 2.0
+"""A stuck Redis must not stall the rule poller (announcements run in its loop)."""
 
 
 class FeaturesReplica:
@@ -45,6 +61,7 @@ class FeaturesReplica:
     # Serve awaits async constructors; mypy only knows synchronous ones.
     async def __init__(self, args: EngineArgs) -> None:  # type: ignore[misc]
         settings = args.resolve_settings()
+        configure_replica_logging(settings, keep=False)
         feature_set = load_feature_set(settings)
         store = await open_feature_store(settings, feature_set, factory=args.feature_store_factory)
         self._client = LocalFeatureClient(store)
@@ -60,9 +77,25 @@ class RulesReplica:
     # Serve awaits async constructors (the poller task needs the replica's running loop).
     async def __init__(self, args: EngineArgs) -> None:  # type: ignore[misc]
         settings = args.resolve_settings()
+        self._shipping = configure_replica_logging(settings, keep=True)
+        if self._shipping is not None:
+            self._shipping.start()
         self._watcher = watch_rules(settings, load_feature_set(settings).names)
         self._client = LocalRuleClient(lambda: self._watcher.current)
         self._interval_s = args.rules_poll_interval_s
+        self._replica_id = _replica_id()
+        self._redis = (
+            Redis.from_url(settings.redis_url, socket_timeout=_REDIS_TIMEOUT_S)
+            if settings.redis_url
+            else None
+        )
+        self._announce_failed = False
+        await self._announce()
+        _log.info(
+            "rules_replica_started",
+            replica_id=self._replica_id,
+            ruleset_version=self._watcher.current.version,
+        )
         self._poller = asyncio.create_task(self._poll_forever(), name="rules-poller")
 
     async def evaluate(
@@ -81,16 +114,45 @@ class RulesReplica:
             raise RuntimeError("the rule file poller stopped")
 
     async def _poll_forever(self) -> None:
+        structlog.contextvars.bind_contextvars(replica_id=self._replica_id)  # this task only
         while True:
             await asyncio.sleep(self._interval_s)
             try:
                 await asyncio.to_thread(self._watcher.poll)
             except Exception as exc:  # noqa: BLE001 - a failed poll keeps the current set
                 _log.warning("ruleset_poll_failed", error=repr(exc))
+            await self._announce()
 
-    def __del__(self) -> None:
-        with contextlib.suppress(AttributeError, RuntimeError):
+    async def _announce(self) -> None:
+        """Publish the version now scoring; log a failure once, not every poll."""
+        if self._redis is None:
+            return
+        try:
+            await announce(
+                self._redis,
+                self._replica_id,
+                self._watcher.current.version,
+                ttl_s=announcement_ttl_s(self._interval_s),
+            )
+        except (RedisError, OSError) as exc:
+            if not self._announce_failed:
+                _log.warning("ruleset_announce_failed", error=repr(exc))
+            self._announce_failed = True
+        else:
+            self._announce_failed = False
+
+    async def __del__(self) -> None:
+        """Stop polling, withdraw the announcement, flush the logs (Serve awaits this)."""
+        with contextlib.suppress(AttributeError):
             self._poller.cancel()
+        redis = getattr(self, "_redis", None)
+        if redis is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await withdraw(redis, self._replica_id)
+            await redis.aclose()
+        shipping = getattr(self, "_shipping", None)
+        if shipping is not None:
+            await shipping.aclose()
 
 
 class EnsembleReplica:
@@ -98,6 +160,7 @@ class EnsembleReplica:
 
     def __init__(self, args: EngineArgs) -> None:
         settings = args.resolve_settings()
+        configure_replica_logging(settings, keep=False)
         model = load_model(
             settings, load_feature_set(settings).names, top_k=args.top_k, explain=args.explain
         )
@@ -115,24 +178,49 @@ class EnsembleReplica:
 class GatewayReplica:
     """The HTTP ingress: the gateway app built on this replica around a :class:`ServeScorer`."""
 
-    def __init__(self, features: Any, rules: Any, ensemble: Any, args: EngineArgs) -> None:
+    # Serve awaits async constructors (the log flusher task needs the replica's running loop).
+    async def __init__(  # type: ignore[misc]
+        self, features: Any, rules: Any, ensemble: Any, args: EngineArgs
+    ) -> None:
         self._args = args
         self._settings = args.resolve_settings()
+        self._shipping = configure_replica_logging(self._settings, keep=True)
+        if self._shipping is not None:
+            self._shipping.start()
+        redis_url = require_url(self._settings, "redis_url")
         self._scorer = ServeScorer(
             features=features,
             rules=rules,
             ensemble=ensemble,
-            sink=open_stream_sink(require_url(self._settings, "redis_url")),
+            sink=open_stream_sink(redis_url),
             options=args.pipeline_options(),
         )
+        self._operations = ServeOperations(redis_url, max_replicas=args.max_replicas)
 
     async def __serve_build_asgi_app__(self) -> Any:
         """Build the gateway app here, on the replica (an app object cannot be pickled)."""
         factory = import_object(self._args.gateway_factory)
-        app = factory(self._settings, self._scorer)
+        app = factory(self._settings, self._scorer, operations=self._operations)
         if inspect.isawaitable(app):
             app = await app
         return app
+
+    async def __del__(self) -> None:
+        """Close the admin operations' connections and flush the logs (Serve awaits this)."""
+        operations = getattr(self, "_operations", None)
+        if operations is not None:
+            await operations.aclose()
+        shipping = getattr(self, "_shipping", None)
+        if shipping is not None:
+            await shipping.aclose()
+
+
+def _replica_id() -> str:
+    """This replica's id as Serve reports it (``host:pid`` outside a replica)."""
+    try:
+        return str(serve.get_replica_context().replica_id.unique_id)
+    except RayServeException:
+        return f"{socket.gethostname()}:{os.getpid()}"
 
 
 features_deployment = serve.deployment(

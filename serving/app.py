@@ -21,9 +21,11 @@ from engine.contracts import Scorer
 from serving.auth import ApiKeyVerifier, api_key_guard
 from serving.deps import dependencies
 from serving.errors import handle_exception
+from serving.operations import Operations
 from serving.readiness import ReadinessChecker
 from serving.records import Records
 from serving.request_log import RequestLogMiddleware
+from serving.routes.admin import admin_router
 from serving.routes.alerts import alerts_router
 from serving.routes.health import health, ready
 from serving.routes.transactions import transactions_router
@@ -43,27 +45,37 @@ def create_app(
     readiness: ReadinessChecker,
     clock: Clock,
     verifier: ApiKeyVerifier | None = None,
+    operations: Operations | None = None,
     on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> Litestar:
     """The HTTP gateway wired to ``scorer``, ``records`` and ``readiness``.
 
     ``verifier`` resolves API keys and is required unless ``settings.auth_enabled`` is false
-    (local development; a warning is logged). ``on_shutdown`` hooks run when the app stops
+    (local development; a warning is logged). ``operations`` backs the ``/v1/admin`` routes,
+    which are only served when it is given. ``on_shutdown`` hooks run when the app stops
     (close the database engine, the Redis client).
     """
     guard = api_key_guard(verifier, enabled=settings.auth_enabled)
     if not settings.auth_enabled:
         _log.warning("auth_disabled", acting_as="local-developer", scopes="all")
+    routers = [transactions_router(), alerts_router()]
+    if operations is not None:
+        routers.append(admin_router())
     v1 = Router(
         path="/v1",
-        route_handlers=[transactions_router(), alerts_router()],
+        route_handlers=routers,
         guards=[guard],
         security=[{API_KEY_SCHEME: []}],
     )
     return Litestar(
         route_handlers=[health, ready, v1],
         dependencies=dependencies(
-            scorer=scorer, records=records, readiness=readiness, clock=clock, settings=settings
+            scorer=scorer,
+            records=records,
+            readiness=readiness,
+            clock=clock,
+            settings=settings,
+            operations=operations,
         ),
         exception_handlers={Exception: handle_exception},
         middleware=[RequestLogMiddleware()],
@@ -79,7 +91,10 @@ def _openapi_config() -> OpenAPIConfig:
     return OpenAPIConfig(
         title="Vigil",
         version=_package_version(),
-        description="Real-time fraud detection: score transactions, read decisions and alerts.",
+        description=(
+            "Real-time fraud detection: score transactions, read decisions and alerts, "
+            "operate the engine."
+        ),
         path=OPENAPI_PATH,
         use_handler_docstrings=True,
         components=Components(

@@ -1,8 +1,9 @@
 """What route handlers receive by injection, and how ``create_app`` provides it.
 
 Handlers name their collaborators by parameter (``scorer``, ``records``, ``clock``, ``settings``,
-``principal``); the ``SkipValidation`` annotations below tell Litestar not to validate these
-objects (they are protocols and services, not data).
+``principal``, and ``operations`` when the admin routes are served); the ``SkipValidation``
+annotations below tell Litestar not to validate these objects (they are protocols and services,
+not data).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from litestar.params import SkipValidation
 from core.clock import Clock
 from engine.contracts import Scorer
 from serving.auth import Principal, principal_of
+from serving.operations import Operations
 from serving.readiness import ReadinessChecker
 from serving.records import Records
 from serving.settings import GatewaySettings
@@ -28,6 +30,7 @@ ReadinessDep = SkipValidation[ReadinessChecker]
 ClockDep = SkipValidation[Clock]
 SettingsDep = SkipValidation[GatewaySettings]
 PrincipalDep = SkipValidation[Principal]
+OperationsDep = SkipValidation[Operations]
 
 
 def constant(value: T) -> Provide:
@@ -51,9 +54,10 @@ def dependencies(
     readiness: ReadinessChecker,
     clock: Clock,
     settings: GatewaySettings,
+    operations: Operations | None = None,
 ) -> dict[str, Provide]:
-    """The app-level dependency map."""
-    return {
+    """The app-level dependency map (``operations`` only when given)."""
+    provided = {
         "scorer": constant(scorer),
         "records": constant(records),
         "readiness": constant(readiness),
@@ -61,3 +65,6 @@ def dependencies(
         "settings": constant(settings),
         "principal": Provide(provide_principal),
     }
+    if operations is not None:
+        provided["operations"] = constant(operations)
+    return provided

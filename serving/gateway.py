@@ -1,10 +1,11 @@
-"""The gateway's composition root on a Serve replica: ``build_gateway(settings, scorer)``.
+"""The gateway's composition root on a Serve replica: ``build_gateway(settings, scorer, ...)``.
 
 The engine's ingress deployment imports this by path (``engine.app_args.GATEWAY_FACTORY``) and
-calls it on the replica. It wires the real collaborators into :func:`serving.app.create_app`:
-the storage repository on ``settings.database_url``, readiness probes for PostgreSQL, Redis and
-the scoring stages (rule set and model versions), and API-key authentication when a verifier is
-given. Building opens no connection; the probes connect when ``/ready`` is asked.
+calls it on the replica with its :class:`~serving.operations.Operations`. It wires the real
+collaborators into :func:`serving.app.create_app`: the storage repository on
+``settings.database_url``, readiness probes for PostgreSQL, Redis and the scoring stages (rule set
+and model versions), the admin API when ``operations`` is given, and API-key authentication when
+a verifier is given. Building opens no connection; the probes connect when ``/ready`` is asked.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from core.errors import ConfigError, Problem
 from engine.contracts import Scorer
 from serving.app import create_app
 from serving.auth import ApiKeyVerifier
+from serving.operations import Operations
 from serving.readiness import ProbeReadiness
 from serving.settings import GatewaySettings
 from storage.database import create_engine
@@ -34,6 +36,7 @@ def build_gateway(
     settings: Settings,
     scorer: Scorer,
     *,
+    operations: Operations | None = None,
     verifier: ApiKeyVerifier | None = None,
     gateway: GatewaySettings | None = None,
     clock: Clock | None = None,
@@ -77,6 +80,7 @@ def build_gateway(
         ),
         clock=clock,
         verifier=verifier,
+        operations=operations,
         on_shutdown=[close],
     )
 

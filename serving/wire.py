@@ -51,6 +51,12 @@ class LabelIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
     note: Annotated[str, msgspec.Meta(max_length=MAX_NOTE_LENGTH)] | None = None
 
 
+class ScaleIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The replica count to run a deployment with (at most the engine's configured maximum)."""
+
+    replicas: Annotated[int, msgspec.Meta(ge=1)]
+
+
 class AlertList(msgspec.Struct, frozen=True, kw_only=True):
     """One page of alerts, newest first; ``next_cursor`` fetches the next page (``None``: last)."""
 

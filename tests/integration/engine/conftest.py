@@ -2,8 +2,9 @@
 
 Ray starts once (it takes about a minute on two cores) with its temp dir in a short temporary
 directory (Unix socket paths are limited to ~107 bytes), and is shut down at the end of the
-session. The application is the real graph: ``features.online``'s Redis store, the rule files in
-``config/rules``, a small model trained here, and ``serving.gateway``'s app.
+session. The application is the real graph: ``features.online``'s Redis store, a copy of the rule
+files in ``config/rules`` (tests may edit the copy to exercise hot reload), a small model trained
+here, and ``serving.gateway``'s app.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 from pydantic.warnings import PydanticDeprecatedSince20
 
-from config.settings import Settings, load_settings
+from config.settings import CONFIG_DIR, Settings, load_settings
 from engine import runtime
 
 runtime.apply_ray_environment()  # before any test module imports Ray
@@ -48,14 +49,18 @@ def trained_model_dir() -> Iterator[Path]:
 def engine_settings(
     database_url: str, redis_url: str, trained_model_dir: Path
 ) -> Iterator[Settings]:
-    """Settings of the engine under test: the session's databases, a free port, a temp data dir."""
+    """Settings of the engine under test: the session's databases, a free port, a temp data dir
+    and a copy of the starter rules in it."""
     data_dir = Path(tempfile.mkdtemp(prefix="vigil-eng-"))
+    rules_dir = data_dir / "rules"
+    shutil.copytree(CONFIG_DIR / "rules", rules_dir)
     yield load_settings(
         environ={},
         database_url=database_url,
         redis_url=redis_url,
         model_dir=trained_model_dir,
         data_dir=data_dir,
+        rules_dir=rules_dir,
         http_port=_free_port(),
     )
     shutil.rmtree(data_dir, ignore_errors=True)

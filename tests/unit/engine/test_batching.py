@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import AsyncIterator, Callable, Sequence
 
 import pytest
@@ -144,3 +145,26 @@ def test_nonsense_limits_are_rejected(options: dict[str, float]) -> None:
     """Limits that could never flush or never run are rejected at construction."""
     with pytest.raises(ValueError, match="must be"):
         BatchingOptions(**options)  # type: ignore[arg-type]
+
+
+async def test_batches_do_not_inherit_the_first_callers_context(
+    closing: list[MicroBatcher[int, int]],
+) -> None:
+    """Context variables bound by the caller that starts the batcher never reach the batch."""
+    request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="none")
+    seen: list[str] = []
+
+    async def process(items: list[int]) -> Sequence[int | Exception]:
+        seen.append(request_id.get())
+        return items
+
+    batcher = MicroBatcher(process, BatchingOptions(max_batch_size=4, max_wait_s=0.001))
+    closing.append(batcher)
+
+    async def submit_as(caller: str, item: int) -> int:
+        request_id.set(caller)
+        return await batcher.submit(item)
+
+    assert await asyncio.create_task(submit_as("first-request", 1)) == 1
+    assert await asyncio.create_task(submit_as("second-request", 2)) == 2
+    assert seen == ["none", "none"]

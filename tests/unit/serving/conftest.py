@@ -15,7 +15,14 @@ from core.clock import ManualClock
 from serving.app import create_app
 from serving.auth import StaticApiKeyVerifier
 from serving.settings import GatewaySettings
-from tests.unit.serving.gateway_fakes import KEYS, NOW, FakeReadiness, FakeRecords, FakeScorer
+from tests.unit.serving.gateway_fakes import (
+    KEYS,
+    NOW,
+    FakeOperations,
+    FakeReadiness,
+    FakeRecords,
+    FakeScorer,
+)
 
 
 @pytest.fixture
@@ -43,6 +50,12 @@ def readiness() -> FakeReadiness:
 
 
 @pytest.fixture
+def operations() -> FakeOperations:
+    """Four healthy deployments of one replica each, two rules replicas on version v1."""
+    return FakeOperations()
+
+
+@pytest.fixture
 def settings() -> GatewaySettings:
     """Small limits so the limit tests stay small."""
     return GatewaySettings(max_body_bytes=64 * 1024, max_batch_items=5, max_page_size=20)
@@ -50,11 +63,13 @@ def settings() -> GatewaySettings:
 
 @pytest.fixture
 def build_app(
+    *,
     scorer: FakeScorer,
     records: FakeRecords,
     readiness: FakeReadiness,
     clock: ManualClock,
     settings: GatewaySettings,
+    operations: FakeOperations,
 ) -> Callable[..., Litestar]:
     """Build the app from the fixtures; keyword arguments override create_app's."""
 
@@ -66,6 +81,7 @@ def build_app(
             "readiness": readiness,
             "clock": clock,
             "verifier": StaticApiKeyVerifier(KEYS),
+            "operations": operations,
         }
         kwargs.update(overrides)
         return create_app(**kwargs)

@@ -1,5 +1,6 @@
 """In-process collaborators for the gateway tests: a deterministic scorer, an in-memory record
-store, a fixed readiness report and three API keys (score, read, admin)."""
+store, a fixed readiness report, in-memory engine operations and three API keys (score, read,
+admin)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import msgspec
+
 from core.clock import ManualClock
-from core.errors import NotFoundError
+from core.errors import DependencyUnavailableError, NotFoundError
 from core.models import (
     Channel,
     Decision,
@@ -19,6 +22,12 @@ from core.models import (
     Reason,
     ReasonKind,
     Transaction,
+)
+from engine.contracts import (
+    DeploymentInfo,
+    ReplicaCounts,
+    RuleVersions,
+    ScaleAccepted,
 )
 from serving.auth import Principal, Scope
 from serving.readiness import ComponentStatus
@@ -210,3 +219,51 @@ def make_transaction(n: int, amount: str, *, account_id: str = "acc-1") -> Trans
         country="FR",
         channel=Channel.ECOMMERCE,
     )
+
+
+class FakeOperations:
+    """Four deployments held in memory; ``scale`` records each call and sets the target."""
+
+    def __init__(self, max_replicas: int = 3) -> None:
+        self.max_replicas = max_replicas
+        self.deployments = {
+            name: DeploymentInfo(
+                name=name,
+                status="HEALTHY",
+                replicas=ReplicaCounts(target=1, running=1),
+                message="",
+            )
+            for name in ("gateway", "features", "rules", "ensemble")
+        }
+        self.versions = {"r1": "v1", "r2": "v1"}
+        self.scaled: list[tuple[str, int]] = []
+        self.unavailable = False
+
+    async def list_deployments(self) -> list[DeploymentInfo]:
+        """Every deployment, in insertion order."""
+        self._check()
+        return list(self.deployments.values())
+
+    async def scale(self, deployment: str, replicas: int) -> ScaleAccepted:
+        """Set the target (running replicas follow later); NotFoundError if unknown."""
+        self._check()
+        if deployment not in self.deployments:
+            raise NotFoundError(f"no deployment named {deployment!r}")
+        current = self.deployments[deployment]
+        self.deployments[deployment] = msgspec.structs.replace(
+            current, replicas=ReplicaCounts(target=replicas, running=current.replicas.running)
+        )
+        self.scaled.append((deployment, replicas))
+        return ScaleAccepted(name=deployment, target=replicas)
+
+    async def rule_versions(self) -> RuleVersions:
+        """``versions``, and the one they agree on."""
+        self._check()
+        distinct = set(self.versions.values())
+        return RuleVersions(
+            versions=dict(self.versions), active=distinct.pop() if len(distinct) == 1 else None
+        )
+
+    def _check(self) -> None:
+        if self.unavailable:
+            raise DependencyUnavailableError("the Serve controller cannot answer")

@@ -180,6 +180,7 @@ async def test_guarded_route_without_a_scope_fails_closed() -> None:
             Router("/v1", route_handlers=[unscoped], guards=[api_key_guard(None, enabled=False)])
         ],
         exception_handlers={Exception: handle_exception},
+        logging_config=None,  # Litestar's default would install a root handler for the session
     )
     async with AsyncTestClient(app=app) as test_client:
         response = await test_client.get("/v1/unscoped")

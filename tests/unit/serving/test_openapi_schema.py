@@ -16,6 +16,9 @@ OPERATIONS = [
     ("get", "/v1/transactions/{transaction_id}"),
     ("get", "/v1/alerts"),
     ("post", "/v1/alerts/{alert_id}/label"),
+    ("get", "/v1/admin/deployments"),
+    ("post", "/v1/admin/deployments/{name}/scale"),
+    ("get", "/v1/admin/rules"),
     ("get", "/health"),
     ("get", "/ready"),
 ]
@@ -61,3 +64,23 @@ async def test_v1_routes_require_the_api_key_scheme(schema: dict[str, Any]) -> N
     assert schema["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
     assert schema["paths"]["/v1/alerts"]["get"]["security"] == [{"apiKey": []}]
     assert "security" not in schema["paths"]["/health"]["get"]
+
+
+async def test_admin_routes_document_their_shapes(schema: dict[str, Any]) -> None:
+    """The admin routes document their bodies, the 202 of scaling and their problem responses."""
+    paths, components = schema["paths"], schema["components"]["schemas"]
+    scale = paths["/v1/admin/deployments/{name}/scale"]["post"]
+    assert {"202", "400", "401", "403", "404", "503"} <= scale["responses"].keys()
+    assert scale["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/ScaleIn"
+    )
+    assert scale["tags"] == ["admin"]
+    assert set(components["DeploymentInfo"]["properties"]) == {
+        "name",
+        "status",
+        "replicas",
+        "message",
+    }
+    assert set(components["RuleVersions"]["properties"]) == {"versions", "active"}
+    listed = paths["/v1/admin/deployments"]["get"]["responses"]["200"]
+    assert listed["content"]["application/json"]["schema"]["type"] == "array"

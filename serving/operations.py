@@ -1,0 +1,38 @@
+"""What the ``/v1/admin`` routes need from the running engine: the :class:`Operations` protocol.
+
+The engine implements it (``engine.operations.ServeOperations``, handed to the gateway factory on
+the Serve replica); tests use an in-memory fake. Its results are the engine's contract structs,
+which are also their wire form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from engine.contracts import DeploymentInfo, RuleVersions, ScaleAccepted
+
+
+class Operations(Protocol):
+    """List and scale the engine's deployments; report each rules replica's rule-set version."""
+
+    @property
+    def max_replicas(self) -> int:
+        """The most replicas :meth:`scale` accepts for a deployment."""
+        ...
+
+    async def list_deployments(self) -> Sequence[DeploymentInfo]:
+        """Every deployment with its status and target / running replica counts."""
+        ...
+
+    async def scale(self, deployment: str, replicas: int) -> ScaleAccepted:
+        """Set ``deployment``'s replica count (``1 <= replicas <= max_replicas``).
+
+        Returns once the change is accepted, before replicas start or stop. Raises
+        :class:`core.errors.NotFoundError` for an unknown deployment.
+        """
+        ...
+
+    async def rule_versions(self) -> RuleVersions:
+        """The rule-set version of every live rules replica, and the one they agree on."""
+        ...
