@@ -13,10 +13,13 @@ from core.errors import VigilError
 
 def main() -> None:
     """Load the settings and serve until interrupted; a Vigil error exits 2 with its message."""
+    from config.logging import configure_logging  # noqa: PLC0415
     from ui.app import run_ui  # noqa: PLC0415 - settings errors should not wait for NiceGUI
 
     try:
-        run_ui(load_settings())
+        settings = load_settings()
+        configure_logging(settings)
+        run_ui(settings)
     except VigilError as exc:
         sys.stderr.write(f"error: {exc}\n")
         raise SystemExit(2) from None
