@@ -24,7 +24,6 @@ import tempfile
 import time
 from collections.abc import Sequence
 from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
 
 import msgspec
@@ -34,40 +33,13 @@ from redis.asyncio import Redis
 
 from core.models import FeatureVector, Transaction
 from features.definitions import FeatureSet
-from features.durations import amount_units
 from features.offline import compute_features
 from features.online import OnlineFeatureStore
 from features.online_plan import StateMode
 from features.spec import default_feature_set
 from storage.embedded import EmbeddedRedis
+from training.dataset import transactions_from_frame
 from training.generate import generate_dataset
-
-_COLUMNS = (
-    "transaction_id",
-    "account_id",
-    "amount",
-    "currency",
-    "timestamp",
-    "merchant_id",
-    "merchant_category",
-    "country",
-    "channel",
-    "device_id",
-    "ip_address",
-)
-
-
-def transactions(df: pd.DataFrame) -> list[Transaction]:
-    """Core transactions of a generated frame (amounts as exact decimals of 1e-4 units)."""
-    txns = []
-    for values in zip(*(df[c].tolist() for c in _COLUMNS), strict=True):
-        row = dict(zip(_COLUMNS, values, strict=True))
-        row["amount"] = Decimal(amount_units(row["amount"])).scaleb(-4)
-        row["timestamp"] = pd.Timestamp(row["timestamp"]).to_pydatetime()
-        for field in ("device_id", "ip_address"):
-            row[field] = None if pd.isna(row[field]) else row[field]
-        txns.append(Transaction(**row))
-    return txns
 
 
 def percentiles(label: str, seconds: Sequence[float], per: int = 1) -> None:
@@ -183,7 +155,7 @@ async def run(url: str, args: argparse.Namespace) -> None:
     info = await redis.info("server")
     print(f"Redis {info['redis_version']} at {url}")
     df = generate_dataset(accounts=args.accounts, days=args.days, seed=args.seed)
-    txns = transactions(df)
+    txns = transactions_from_frame(df)
     feature_set: FeatureSet = default_feature_set()
     prefix = f"bench:{secrets.token_hex(4)}:"
     store = OnlineFeatureStore(redis, feature_set, key_prefix=prefix)

@@ -10,11 +10,13 @@ identical frame, dtypes and leading zeros included.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Final
 
@@ -22,6 +24,8 @@ import numpy as np
 import pandas as pd
 
 from core.errors import DataImportError, Problem
+from core.models import Transaction
+from features.durations import amount_units
 from training.csv_text import read_csv_text
 from training.schema import (
     ALL_COLUMNS,
@@ -329,3 +333,25 @@ def _replacing(path: Path) -> Iterator[Path]:
         scratch.replace(path)
     finally:
         scratch.unlink(missing_ok=True)
+
+
+def transactions_from_frame(df: pd.DataFrame) -> list[Transaction]:
+    """One core Transaction per row of a canonical dataset frame, in row order.
+
+    Amounts become exact Decimals of the frame's 1e-4 units (as the feature computations count
+    them); null device and IP values become ``None``; ``attributes`` is not carried over.
+    """
+    columns = [c for c in TRANSACTION_COLUMNS if c != "attributes"]
+    txns = []
+    for values in zip(*(df[c].tolist() for c in columns), strict=True):
+        row = dict(zip(columns, values, strict=True))
+        row["amount"] = Decimal(amount_units(row["amount"])).scaleb(-4)
+        row["timestamp"] = pd.Timestamp(row["timestamp"]).to_pydatetime()
+        for nullable in ("device_id", "ip_address"):
+            row[nullable] = None if _is_null(row[nullable]) else str(row[nullable])
+        txns.append(Transaction(**row))
+    return txns
+
+
+def _is_null(value: object) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))

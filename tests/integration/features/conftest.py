@@ -11,7 +11,6 @@ import math
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator, Sequence
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +19,9 @@ import pandas as pd
 import pytest
 from redis.asyncio import Redis
 
-from core.models import FeatureVector, Transaction
-from features.durations import amount_units
+from core.models import FeatureVector
 from storage.embedded import EmbeddedRedis
+from training.dataset import transactions_from_frame
 
 START = pd.Timestamp("2024-01-01T00:00:00Z")
 """A Monday, 00:00 UTC."""
@@ -76,32 +75,6 @@ def build_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return frame
 
 
-def transactions_from_frame(df: pd.DataFrame) -> list[Transaction]:
-    """One Transaction per row, amounts as exact Decimals of the frame's 1e-4 units."""
-    columns = [
-        "transaction_id",
-        "account_id",
-        "amount",
-        "currency",
-        "timestamp",
-        "merchant_id",
-        "merchant_category",
-        "country",
-        "channel",
-        "device_id",
-        "ip_address",
-    ]
-    txns = []
-    for values in zip(*(df[c].tolist() for c in columns), strict=True):
-        row = dict(zip(columns, values, strict=True))
-        row["amount"] = Decimal(amount_units(row["amount"])).scaleb(-4)
-        row["timestamp"] = pd.Timestamp(row["timestamp"]).to_pydatetime()
-        for nullable in ("device_id", "ip_address"):
-            row[nullable] = None if _is_null(row[nullable]) else str(row[nullable])
-        txns.append(Transaction(**row))
-    return txns
-
-
 def vectors_frame(vectors: Sequence[FeatureVector], names: Sequence[str]) -> pd.DataFrame:
     """Feature vectors as a float64 frame with NaN for missing, columns ``names``."""
     rows = [[math.nan if v.values[n] is None else v.values[n] for n in names] for v in vectors]
@@ -128,7 +101,3 @@ class StreamKit:
 def kit() -> type[StreamKit]:
     """Frame, transaction and comparison helpers."""
     return StreamKit
-
-
-def _is_null(value: object) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
