@@ -15,6 +15,11 @@ Ray specifics that matter here (DESIGN §9):
   and direct gRPC between replicas. Measured here with ``bench/bench_load.py``
   (docs/performance.md): p50 at 1 client 42 ms -> 20 ms, throughput at 16 clients 68 -> 183
   requests/s. Set either to 0 in the environment to turn it off (before Ray starts).
+* HAProxy's files (config, admin socket, server state) default to ``/tmp/haproxy-serve`` and its
+  stats and metrics to ports 8404 / 9101 on every node: :func:`start_local_ray` gives each start
+  its own short temporary directory (HAProxy caps its socket path at 97 bytes, and Ray adds a
+  57-byte node directory) and free ports, so two engines (a ``vigil up`` and a test run, say) can
+  share a machine. Set the ``RAY_SERVE_HAPROXY_*`` variables to choose them yourself.
 
 The application is deployed from a Serve config (:mod:`engine.serve_config`) exactly as ``serve
 run config.yaml`` does, so a later re-deploy that only changes replica counts scales the live
@@ -25,6 +30,9 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import socket
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -120,13 +128,21 @@ def apply_ray_environment(overrides: Mapping[str, str] | None = None) -> None:
         os.environ.setdefault(name, value)
 
 
-def start_local_ray(data_dir: Path, *, num_cpus: int | None = None) -> str:
-    """Start a new single-node Ray under ``data_dir/ray``; return its GCS address."""
+def start_local_ray(
+    data_dir: Path, *, num_cpus: int | None = None, metrics_port: int | None = None
+) -> str:
+    """Start a new single-node Ray under ``data_dir/ray``; return its GCS address.
+
+    ``metrics_port``: where Ray's metrics agent serves Prometheus metrics (Vigil's and Ray
+    Serve's, :mod:`engine.metrics`) at ``/metrics``; ``None`` lets Ray pick a free port.
+    """
     apply_ray_environment()
     import ray  # noqa: PLC0415 - Ray is heavy; only commands that run it import it
 
     temp_dir = (data_dir / "ray").resolve()
     temp_dir.mkdir(parents=True, exist_ok=True)
+    for name, value in haproxy_environment(Path(tempfile.mkdtemp(prefix="vigil-hap-"))).items():
+        os.environ.setdefault(name, value)
     ray.init(
         address="local",
         num_cpus=num_cpus,
@@ -135,8 +151,48 @@ def start_local_ray(data_dir: Path, *, num_cpus: int | None = None) -> str:
         object_store_memory=OBJECT_STORE_BYTES,
         log_to_driver=False,
         _temp_dir=str(temp_dir),
+        _metrics_export_port=metrics_port,
     )
     return str(ray.get_runtime_context().gcs_address)
+
+
+def haproxy_environment(directory: Path) -> dict[str, str]:
+    """Where Serve's HAProxy keeps its files (under ``directory``) and two free ports for it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    return {
+        "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(directory / "haproxy.cfg"),
+        "RAY_SERVE_HAPROXY_SOCKET_PATH": str(directory / "admin.sock"),
+        "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(directory),
+        "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(directory / "server-state"),
+        "RAY_SERVE_HAPROXY_STATS_PORT": str(quiet_port()),
+        "RAY_SERVE_HAPROXY_METRICS_PORT": str(quiet_port()),
+    }
+
+
+QUIET_PORTS = range(20000, 32768)
+"""Above Ray's worker ports (10002-19999) and below Linux's ephemeral range (32768+), so a port
+chosen here stays free while Ray starts (Ray's own processes bind ports in those two ranges)."""
+
+
+def quiet_port(host: str = "127.0.0.1") -> int:
+    """A free port from :data:`QUIET_PORTS` (random, so concurrent engines rarely collide)."""
+    for _ in range(200):
+        port = secrets.choice(QUIET_PORTS)
+        with socket.socket() as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                continue
+            return port
+    return free_port(host)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def connect_ray(address: str) -> None:

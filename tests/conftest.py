@@ -58,6 +58,9 @@ if TYPE_CHECKING:
 
     from storage.codec import DecisionRecord
 
+pytest_plugins = ["tests.engine_fixtures"]
+"""The engine fixtures (``trained_model_dir``, ``engine_settings``, ``gateway_url``) are shared by
+``tests/integration/engine`` and ``tests/e2e``, so one Ray serves the whole session."""
 _INTEGRATION_DIR = Path(__file__).resolve().parent / "integration"
 _REDIS_LEASE_SECONDS = 3600
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)

@@ -1,4 +1,6 @@
-"""One Ray and one Serve application for every engine integration test of the session.
+"""One Ray and one Serve application for every test of the session that needs the engine
+(``tests/integration/engine`` and the browser tests in ``tests/e2e``); a pytest plugin loaded by
+``tests/conftest.py``.
 
 Ray starts once (it takes about a minute on two cores) with its temp dir in a short temporary
 directory (Unix socket paths are limited to ~107 bytes), and is shut down at the end of the
@@ -10,7 +12,6 @@ here, and ``serving.gateway``'s app.
 from __future__ import annotations
 
 import shutil
-import socket
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -49,8 +50,9 @@ def trained_model_dir() -> Iterator[Path]:
 def engine_settings(
     database_url: str, redis_url: str, trained_model_dir: Path
 ) -> Iterator[Settings]:
-    """Settings of the engine under test: the session's databases, a free port, a temp data dir
-    and a copy of the starter rules in it."""
+    """Settings of the engine under test: the session's databases, a free port, a temp data dir,
+    a copy of the starter rules in it, and no API keys (tests empty every table, keys too; the
+    gateway's key checks are tested over real PostgreSQL in tests/integration/serving)."""
     data_dir = Path(tempfile.mkdtemp(prefix="vigil-eng-"))
     rules_dir = data_dir / "rules"
     shutil.copytree(CONFIG_DIR / "rules", rules_dir)
@@ -61,7 +63,9 @@ def engine_settings(
         model_dir=trained_model_dir,
         data_dir=data_dir,
         rules_dir=rules_dir,
-        http_port=_free_port(),
+        http_port=runtime.free_port(),
+        metrics_port=runtime.free_port(),
+        auth_enabled=False,
     )
     shutil.rmtree(data_dir, ignore_errors=True)
 
@@ -72,7 +76,7 @@ def gateway_url(engine_settings: Settings) -> Iterator[str]:
     from engine.serve_config import deploy_config, load_serve_config  # noqa: PLC0415
 
     config = deploy_config(load_serve_config(engine_settings.serve_config_file), engine_settings)
-    runtime.start_local_ray(engine_settings.data_dir)
+    runtime.start_local_ray(engine_settings.data_dir, metrics_port=engine_settings.metrics_port)
     try:
         runtime.deploy(config, timeout_s=300)
         yield f"http://{engine_settings.http_host}:{engine_settings.http_port}"
@@ -80,8 +84,9 @@ def gateway_url(engine_settings: Settings) -> Iterator[str]:
         runtime.stop_ray(graceful=False)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+@pytest.fixture(scope="session")
+def metrics_url(engine_settings: Settings, gateway_url: str) -> str:
+    """Where the running engine's Ray node serves Prometheus metrics (engine.metrics)."""
+    from engine.metrics import METRICS_PATH  # noqa: PLC0415
+
+    return f"http://127.0.0.1:{engine_settings.metrics_port}{METRICS_PATH}"
