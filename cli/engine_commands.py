@@ -57,10 +57,9 @@ def demo_command(
     accounts: Annotated[int, typer.Option(help="Accounts in the generated world.", min=1)] = 300,
     days: Annotated[int, typer.Option(help="Days of history generated.", min=1)] = 14,
     seed: Annotated[int, typer.Option(help="Seed of the generated world.", min=0)] = 0,
-    api_key: ApiKeyOption = None,
     no_ui: NoUiOption = False,
 ) -> None:
-    """`vigil up`, then stream generated transactions to the gateway so alerts appear."""
+    """`vigil up` without API keys (local demo only), streaming generated transactions to it."""
     from engine.launcher import DemoFeed, UpOptions, run_up  # noqa: PLC0415 - heavy
     from training.generate import generate_dataset  # noqa: PLC0415
 
@@ -78,9 +77,9 @@ def demo_command(
         config_file=state.config_file,
         with_ui=not no_ui,
         demo=DemoFeed(payloads=payloads, rate=rate),
-        api_key=api_key,
     )
-    run_up(state.settings, options, typer.echo)
+    # A demo runs on one machine for one person: no keys to create first (run_up warns loudly).
+    run_up(state.settings.model_copy(update={"auth_enabled": False}), options, typer.echo)
 
 
 def status_command(ctx: typer.Context) -> None:

@@ -15,7 +15,9 @@ import typer
 from cli import (
     data_commands,
     db_commands,
+    deploy_commands,
     engine_commands,
+    keys_commands,
     model_commands,
     rules_commands,
     ui_commands,
@@ -56,7 +58,9 @@ model_commands.register(app)
 rules_commands.register(app)
 db_commands.register(app)
 engine_commands.register(app)
+deploy_commands.register(app)
 ui_commands.register(app)
+keys_commands.register(app)
 
 
 def main() -> None:

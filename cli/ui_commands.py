@@ -65,7 +65,7 @@ def ui_command(
 
     settings = _state(ctx).settings
     database_url = database_url_for(settings)
-    _require_schema(database_url)
+    require_schema(database_url)
     update: dict[str, object] = {
         "database_url": database_url,
         "redis_url": redis_url_for(settings),
@@ -154,7 +154,7 @@ def _run(ctx: typer.Context, action: Callable[[UserStore], Awaitable[T]]) -> T:
     from storage.users import UserStore  # noqa: PLC0415 - keep `vigil --help` fast
 
     url = database_url_for(_state(ctx).settings)
-    _require_schema(url)
+    require_schema(url)
 
     async def go() -> T:
         engine = create_engine(url, poolclass=NullPool)
@@ -166,7 +166,8 @@ def _run(ctx: typer.Context, action: Callable[[UserStore], Awaitable[T]]) -> T:
     return asyncio.run(go())
 
 
-def _require_schema(database_url: str) -> None:
+def require_schema(database_url: str) -> None:
+    """Refuse to work on a database that is not at the newest schema revision."""
     from storage.migrations import current_revision, head_revision  # noqa: PLC0415
 
     current = asyncio.run(current_revision(database_url))

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -58,9 +58,38 @@ class Settings(BaseSettings):
     http_port: int = Field(default=8000, ge=1, le=65535, description="gateway port")
     ui_host: str = Field(default="127.0.0.1", description="web app bind address")
     ui_port: int = Field(default=8080, ge=1, le=65535, description="web app port")
+    metrics_port: int = Field(
+        default=9108,
+        ge=1,
+        le=65535,
+        description="Prometheus metrics of the local Ray node (Vigil's and Ray Serve's), at "
+        "/metrics",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = Field(
         default="auto", description="auto: JSON unless stdout is a terminal"
+    )
+    auth_enabled: bool = Field(
+        default=True,
+        description="require an API key on every /v1 route; false only for local development "
+        "(`vigil demo` turns it off), when every request acts with every scope",
+    )
+    api_key_cache_ttl_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="how long a gateway replica trusts a key check; a revoked key stops working "
+        "within this many seconds",
+    )
+    rate_limit_requests: int = Field(
+        default=0, ge=0, description="requests per key per rate_limit_window_s; 0: no limit"
+    )
+    rate_limit_window_s: int = Field(
+        default=1, ge=1, le=3600, description="the rate limit's fixed window, in seconds"
+    )
+    ui_gateway_api_key: SecretStr | None = Field(
+        default=None,
+        description="the API key (admin scope) the web app sends to the gateway; `vigil up` "
+        "issues one and hands it over in the UI process's environment",
     )
 
     @classmethod

@@ -8,6 +8,10 @@
    flusher of this process's log events into the ``logs`` table, and, for ``vigil demo``, a feed
    of generated transactions to the gateway;
 5. the web UI as its own process, when the ``ui`` package has an entry point (``ui/__main__.py``).
+   With authentication on, the UI gets an API key with the ``admin`` scope for the gateway's admin
+   API: ``ui_gateway_api_key`` when set, else a key issued now (named :data:`UI_KEY_NAME`, earlier
+   ones revoked) and revoked again on exit. It travels only in the UI process's environment
+   (``VIGIL_UI_GATEWAY_API_KEY``): never logged, never written to a file.
 
 Ctrl-C (or SIGTERM) stops the feed, the writer (after its current batch), the UI, Serve, Ray and
 the embedded servers, in that order. The writer runs here rather than as a deployment because it
@@ -22,21 +26,28 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from config.settings import REPO_DIR, Settings
 from engine.components import require_url
 from engine.gateway_client import Failure, GatewayClient, send_at_rate
+from engine.metrics import METRICS_PATH
+
+if TYPE_CHECKING:
+    from storage.api_keys import ApiKeyStore
 
 Echo = Callable[[str], None]
 _log = structlog.get_logger("vigil.engine")
 _UI_ENTRY = REPO_DIR / "ui" / "__main__.py"
 _STOP_TIMEOUT_S = 15.0
+UI_KEY_NAME = "web-app:vigil-up"
+"""The name of the API keys ``vigil up`` issues to the web app."""
+UI_KEY_ENV = "VIGIL_UI_GATEWAY_API_KEY"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +82,7 @@ def run_up(settings: Settings, options: UpOptions, echo: Echo) -> None:
     serve_config = load_serve_config(settings.serve_config_file)  # fail fast on a bad file
     embedded = not (settings.database_url and settings.redis_url)
     ui: subprocess.Popen[bytes] | None = None
+    ui_key: str | None = None
     try:
         if embedded:
             echo(f"starting embedded PostgreSQL and Redis under {settings.data_dir}/ ...")
@@ -84,8 +96,13 @@ def run_up(settings: Settings, options: UpOptions, echo: Echo) -> None:
         database_url = require_url(settings, "database_url")
         echo("applying database migrations ...")
         asyncio.run(upgrade(database_url))
+        if not settings.auth_enabled:
+            _log.warning("auth_disabled", detail="the gateway accepts requests without API keys")
+            echo("WARNING: authentication is off: every gateway request acts with every scope")
+        elif options.with_ui and settings.ui_gateway_api_key is None:
+            ui_key = asyncio.run(issue_ui_key(database_url))
         echo("starting Ray ...")
-        address = runtime.start_local_ray(settings.data_dir)
+        address = runtime.start_local_ray(settings.data_dir, metrics_port=settings.metrics_port)
         echo(f"Ray is up at {address}; deploying the Serve application (this takes a while) ...")
         state = runtime.deploy(
             deploy_config(serve_config, settings), timeout_s=options.deploy_timeout_s
@@ -97,16 +114,19 @@ def run_up(settings: Settings, options: UpOptions, echo: Echo) -> None:
         for deployment in state.deployments:
             echo(f"  {deployment.name}: {deployment.status} {deployment.replicas}")
         if options.with_ui:
-            ui = start_ui(settings, options)
+            ui = start_ui(settings, options, api_key=ui_key)
         echo(f"gateway:  {gateway_url}  (API docs at {gateway_url}/schema)")
         if ui is not None:
             echo(f"web UI:   http://{settings.ui_host}:{settings.ui_port}")
+        echo(f"metrics:  http://{settings.http_host}:{settings.metrics_port}{METRICS_PATH}")
         echo("press Ctrl-C to stop")
         asyncio.run(_run_until_stopped(settings, gateway_url, options, echo))
     finally:
         echo("stopping ...")
         if ui is not None:
             stop_process(ui)
+        if ui_key is not None:
+            asyncio.run(revoke_ui_keys(require_url(settings, "database_url")))
         runtime.RuntimeInfo.remove(settings.data_dir)
         runtime.stop_ray()
         if embedded:
@@ -114,8 +134,13 @@ def run_up(settings: Settings, options: UpOptions, echo: Echo) -> None:
         echo("stopped")
 
 
-def start_ui(settings: Settings, options: UpOptions) -> subprocess.Popen[bytes] | None:
-    """Start ``python -m ui`` with this run's settings, or ``None`` if there is no UI entry yet."""
+def start_ui(
+    settings: Settings, options: UpOptions, *, api_key: str | None = None
+) -> subprocess.Popen[bytes] | None:
+    """Start ``python -m ui`` with this run's settings, or ``None`` if there is no UI entry yet.
+
+    ``api_key`` is the key the UI sends to the gateway (in its environment only).
+    """
     if not _UI_ENTRY.is_file():
         return None
     env = {
@@ -126,7 +151,45 @@ def start_ui(settings: Settings, options: UpOptions) -> subprocess.Popen[bytes] 
     }
     if options.config_file is not None:
         env["VIGIL_CONFIG_FILE"] = str(options.config_file)
+    if api_key is not None:
+        env[UI_KEY_ENV] = api_key
     return subprocess.Popen([sys.executable, "-m", "ui"], env=env)
+
+
+async def issue_ui_key(database_url: str) -> str:
+    """A new admin key for the web app; earlier ones (left by a crashed run) are revoked."""
+    from core.access import Scope  # noqa: PLC0415
+
+    async with _key_store(database_url) as store:
+        await store.revoke_named(UI_KEY_NAME)
+        issued = await store.create(UI_KEY_NAME, {Scope.ADMIN}, created_by="vigil up")
+    _log.info("ui_api_key_issued", api_key_id=issued.key.id, prefix=issued.key.prefix)
+    return issued.secret
+
+
+async def revoke_ui_keys(database_url: str) -> None:
+    """Revoke the web app's keys (on exit); a database that is gone already is only logged."""
+    from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
+
+    try:
+        async with _key_store(database_url) as store:
+            await store.revoke_named(UI_KEY_NAME)
+    except (SQLAlchemyError, OSError) as exc:
+        _log.warning("ui_api_key_not_revoked", error=str(exc))
+
+
+@contextlib.asynccontextmanager
+async def _key_store(database_url: str) -> AsyncIterator[ApiKeyStore]:
+    from sqlalchemy.pool import NullPool  # noqa: PLC0415
+
+    from storage.api_keys import ApiKeyStore  # noqa: PLC0415
+    from storage.database import create_engine  # noqa: PLC0415
+
+    engine = create_engine(database_url, poolclass=NullPool)
+    try:
+        yield ApiKeyStore(engine)
+    finally:
+        await engine.dispose()
 
 
 def stop_process(process: subprocess.Popen[bytes]) -> None:
@@ -145,6 +208,7 @@ async def _run_until_stopped(
     settings: Settings, gateway_url: str, options: UpOptions, echo: Echo
 ) -> None:
     from config.logging import configure_logging  # noqa: PLC0415
+    from engine.metrics import WriterMetrics, ray_meters  # noqa: PLC0415 - imports Ray
     from storage.database import create_engine  # noqa: PLC0415
     from storage.log_shipping import LogShipping  # noqa: PLC0415
     from storage.stream import stream_client  # noqa: PLC0415
@@ -159,7 +223,8 @@ async def _run_until_stopped(
     shipping.start()
     redis = stream_client(require_url(settings, "redis_url"))
     database = create_engine(require_url(settings, "database_url"))
-    writer = StreamWriter(redis, database)
+    # This process is a Ray driver: its metrics are exported with the replicas' (engine.metrics).
+    writer = StreamWriter(redis, database, observer=WriterMetrics(ray_meters()))
     writer_task = asyncio.create_task(writer.run(), name="stream-writer")
     feed_task = (
         asyncio.create_task(_feed(gateway_url, options, echo), name="demo-feed")

@@ -18,7 +18,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from core.clock import Clock
 from engine.contracts import Scorer
-from serving.auth import ApiKeyVerifier, api_key_guard
+from serving.auth import ApiKeyVerifier, RateLimiter, api_key_guard
 from serving.deps import dependencies
 from serving.errors import handle_exception
 from serving.operations import Operations
@@ -45,17 +45,19 @@ def create_app(
     readiness: ReadinessChecker,
     clock: Clock,
     verifier: ApiKeyVerifier | None = None,
+    rate_limiter: RateLimiter | None = None,
     operations: Operations | None = None,
     on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> Litestar:
     """The HTTP gateway wired to ``scorer``, ``records`` and ``readiness``.
 
     ``verifier`` resolves API keys and is required unless ``settings.auth_enabled`` is false
-    (local development; a warning is logged). ``operations`` backs the ``/v1/admin`` routes,
+    (local development; a warning is logged); ``rate_limiter``, when given, limits each key's
+    requests. ``operations`` backs the ``/v1/admin`` routes,
     which are only served when it is given. ``on_shutdown`` hooks run when the app stops
     (close the database engine, the Redis client).
     """
-    guard = api_key_guard(verifier, enabled=settings.auth_enabled)
+    guard = api_key_guard(verifier, enabled=settings.auth_enabled, rate_limiter=rate_limiter)
     if not settings.auth_enabled:
         _log.warning("auth_disabled", acting_as="local-developer", scopes="all")
     routers = [transactions_router(), alerts_router()]
@@ -65,7 +67,8 @@ def create_app(
         path="/v1",
         route_handlers=routers,
         guards=[guard],
-        security=[{API_KEY_SCHEME: []}],
+        # The schema tells the truth: with authentication off no route asks for a key.
+        security=[{API_KEY_SCHEME: []}] if settings.auth_enabled else None,
     )
     return Litestar(
         route_handlers=[health, ready, v1],

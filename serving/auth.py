@@ -6,14 +6,20 @@ declares (``opt=requires(Scope.READ)``) and leaves the :class:`Principal` on the
 handlers that record who acted. Missing or unknown keys are :class:`core.errors.AuthError` (401),
 a key without the scope is :class:`core.errors.ForbiddenError` (403). ``admin`` implies every scope.
 
+Once a key is authenticated, an optional :class:`RateLimiter` counts the request against the key's
+limit (:class:`core.errors.RateLimitedError`, 429 with ``Retry-After``). The limit lives here, in
+the guard, rather than in Litestar's ``RateLimitMiddleware``: that middleware counts per client
+address in its own store, while Vigil limits per API key (many clients may share an address, one
+key may come from many) in the Redis every gateway replica already shares.
+
 With authentication disabled (local development) every request acts as :data:`LOCAL_DEVELOPER`.
-Key management (issuing, storing hashed, revoking) is a later concern; it only has to provide an
-``ApiKeyVerifier``. :class:`StaticApiKeyVerifier` serves tests and fixed deployments.
+Keys are issued, stored hashed and revoked by :mod:`storage.api_keys`;
+:class:`serving.key_verifier.CachingApiKeyVerifier` checks them for the gateway.
+:class:`StaticApiKeyVerifier` serves tests and fixed deployments.
 """
 
 from __future__ import annotations
 
-import enum
 import hashlib
 from collections.abc import Mapping
 from typing import Any, Final, Protocol
@@ -24,7 +30,24 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import Guard
 
+from core.access import Scope
 from core.errors import AuthError, ConfigError, ForbiddenError
+
+__all__ = [
+    "BEARER",
+    "LOCAL_DEVELOPER",
+    "PRINCIPAL_STATE",
+    "SCOPE_OPT",
+    "ApiKeyVerifier",
+    "Principal",
+    "RateLimiter",
+    "Scope",
+    "StaticApiKeyVerifier",
+    "api_key_guard",
+    "bearer_token",
+    "principal_of",
+    "requires",
+]
 
 SCOPE_OPT: Final = "vigil_scope"
 """The ``opt`` key under which a route handler declares the scope it needs."""
@@ -32,17 +55,6 @@ PRINCIPAL_STATE: Final = "vigil_principal"
 """The connection-state key under which the guard leaves the authenticated principal."""
 BEARER: Final = "bearer"
 _OPTIONS_ONLY: Final = frozenset({"OPTIONS"})
-
-
-class Scope(enum.StrEnum):
-    """What an API key may do."""
-
-    SCORE = "score"
-    """Submit transactions for scoring."""
-    READ = "read"
-    """Read stored decisions and alerts."""
-    ADMIN = "admin"
-    """Everything, including labelling alerts and (later) managing keys."""
 
 
 class Principal(msgspec.Struct, frozen=True, kw_only=True):
@@ -71,6 +83,14 @@ class ApiKeyVerifier(Protocol):
         ...
 
 
+class RateLimiter(Protocol):
+    """Counts requests per key id and refuses those over the limit."""
+
+    async def hit(self, key_id: str) -> None:
+        """Count one request of ``key_id``; :class:`RateLimitedError` when it is over its limit."""
+        ...
+
+
 class StaticApiKeyVerifier:
     """A fixed set of keys held as SHA-256 digests (the keys themselves are not kept)."""
 
@@ -91,8 +111,13 @@ def requires(scope: Scope) -> dict[str, Any]:
     return {SCOPE_OPT: scope}
 
 
-def api_key_guard(verifier: ApiKeyVerifier | None, *, enabled: bool) -> Guard:
-    """The guard of every ``/v1`` route: authenticate the key, check the route's scope.
+def api_key_guard(
+    verifier: ApiKeyVerifier | None, *, enabled: bool, rate_limiter: RateLimiter | None = None
+) -> Guard:
+    """The guard of every ``/v1`` route: authenticate the key, count it, check the route's scope.
+
+    ``rate_limiter`` (when given and authentication is enabled) counts every authenticated
+    request, whatever its scope, before the scope is checked.
 
     A closure rather than an object: Litestar deep-copies routers (and their guards) when it
     registers them, and the verifier it closes over must stay the one that was injected.
@@ -119,6 +144,8 @@ def api_key_guard(verifier: ApiKeyVerifier | None, *, enabled: bool) -> Guard:
             raise TypeError(f"route {handler.handler_name!r} declares no scope (opt=requires(...))")
         principal = await authenticate(connection)
         structlog.contextvars.bind_contextvars(api_key_id=principal.key_id)
+        if enabled and rate_limiter is not None:
+            await rate_limiter.hit(principal.key_id)
         if not principal.allows(scope):
             raise ForbiddenError(f"this API key lacks the {scope.value!r} scope")
         connection.state[PRINCIPAL_STATE] = principal

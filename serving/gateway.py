@@ -4,13 +4,17 @@ The engine's ingress deployment imports this by path (``engine.app_args.GATEWAY_
 calls it on the replica with its :class:`~serving.operations.Operations`. It wires the real
 collaborators into :func:`serving.app.create_app`: the storage repository on
 ``settings.database_url``, readiness probes for PostgreSQL, Redis and the scoring stages (rule set
-and model versions), the admin API when ``operations`` is given, and API-key authentication when
-a verifier is given. Building opens no connection; the probes connect when ``/ready`` is asked.
+and model versions), the admin API when ``operations`` is given, API-key authentication against
+the ``api_keys`` table (:class:`~serving.key_verifier.CachingApiKeyVerifier`) unless
+``settings.auth_enabled`` is false, and the per-key rate limit in Redis when
+``settings.rate_limit_requests`` is set. Building opens no connection; the probes connect when
+``/ready`` is asked, the key store when the first key is checked.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from litestar import Litestar
@@ -22,10 +26,13 @@ from core.clock import Clock, SystemClock
 from core.errors import ConfigError, Problem
 from engine.contracts import Scorer
 from serving.app import create_app
-from serving.auth import ApiKeyVerifier
+from serving.auth import ApiKeyVerifier, RateLimiter
+from serving.key_verifier import CachingApiKeyVerifier
 from serving.operations import Operations
+from serving.rate_limit import RateLimit, RedisRateLimiter
 from serving.readiness import ProbeReadiness
 from serving.settings import GatewaySettings
+from storage.api_keys import ApiKeyStore
 from storage.database import create_engine
 from storage.repository import Repository
 
@@ -43,15 +50,27 @@ def build_gateway(
 ) -> Litestar:
     """The gateway app for ``settings`` around ``scorer``.
 
-    Authentication is on when a ``verifier`` is given. Until API keys can be configured (the key
-    management issue), the engine passes none, so the gateway runs in local-development mode and
-    logs ``auth_disabled`` as a warning when it is built.
+    ``gateway`` defaults to :class:`GatewaySettings` with ``settings.auth_enabled``. With
+    authentication on, keys are checked by ``verifier``, by default the ``api_keys`` table
+    through a cache of ``settings.api_key_cache_ttl_s``; with it off, the app logs
+    ``auth_disabled`` as a warning when it is built.
     """
     database_url = _required(settings.database_url, "database_url")
     redis_url = _required(settings.redis_url, "redis_url")
     engine = create_engine(database_url)
     redis = Redis.from_url(redis_url, socket_timeout=PROBE_TIMEOUT_S)
     clock = clock or SystemClock()
+    gateway = gateway or GatewaySettings(auth_enabled=settings.auth_enabled)
+    if gateway.auth_enabled and verifier is None:
+        verifier = CachingApiKeyVerifier(
+            ApiKeyStore(engine, clock=clock),
+            clock=clock,
+            ttl=timedelta(seconds=settings.api_key_cache_ttl_s),
+        )
+    rate_limiter: RateLimiter | None = None
+    if settings.rate_limit_requests > 0:
+        limit = RateLimit(settings.rate_limit_requests, settings.rate_limit_window_s)
+        rate_limiter = RedisRateLimiter(redis, limit, clock=clock)
 
     async def postgresql() -> str:
         async with engine.connect() as connection:
@@ -71,7 +90,7 @@ def build_gateway(
         await engine.dispose()
 
     return create_app(
-        settings=gateway or GatewaySettings(auth_enabled=verifier is not None),
+        settings=gateway,
         scorer=scorer,
         records=Repository(engine, clock=clock),
         readiness=ProbeReadiness(
@@ -80,6 +99,7 @@ def build_gateway(
         ),
         clock=clock,
         verifier=verifier,
+        rate_limiter=rate_limiter,
         operations=operations,
         on_shutdown=[close],
     )

@@ -181,4 +181,5 @@ class LogRow(Base):
     payload: Mapped[Json]
 
 
+from storage import api_keys as _api_keys  # noqa: E402, F401 - registers the api_keys table
 from storage import users as _users  # noqa: E402, F401 - registers the users tables on Base.metadata

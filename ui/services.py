@@ -77,7 +77,7 @@ def build_services(
     """The services of one UI process on ``engine``; nothing is contacted yet."""
     config = config or UiConfig()
     clock = clock or SystemClock()
-    api_key = getattr(settings, "ui_gateway_api_key", None)  # proposed setting; absent: no key
+    secret = settings.ui_gateway_api_key  # issued by `vigil up` (docs/security.md)
     return UiServices(
         repository=Repository(engine, clock=clock),
         users=UserStore(engine, clock=clock, hasher=hasher, policy=config.session),
@@ -85,7 +85,7 @@ def build_services(
         hub=AlertHub(),
         gateway=AdminGateway(
             gateway_url(settings),
-            api_key=api_key if isinstance(api_key, str) else None,
+            api_key=secret.get_secret_value() if secret is not None else None,
             transport=gateway_transport,
         ),
         rules=RuleCatalog(settings.rules_dir, settings.features_file),

@@ -16,12 +16,21 @@ _DESCRIPTIONS = {
     HTTPStatus.CONFLICT: "The transaction_id was used before with a different payload.",
     HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "The request body is larger than the limit.",
     HTTPStatus.UNSUPPORTED_MEDIA_TYPE: "The body is not sent as application/json.",
+    HTTPStatus.TOO_MANY_REQUESTS: (
+        "The API key used up its request limit; retry after `Retry-After` seconds."
+    ),
     HTTPStatus.SERVICE_UNAVAILABLE: "A service Vigil depends on is unavailable; retry later.",
 }
 
 
 def problem_responses(*statuses: HTTPStatus) -> dict[int, ResponseSpec]:
-    """OpenAPI entries documenting ``statuses`` as problem-details responses."""
+    """OpenAPI entries documenting ``statuses`` as problem-details responses.
+
+    A route documenting 401 sits behind the API-key guard, which also enforces the per-key rate
+    limit, so 429 is documented with it.
+    """
+    if HTTPStatus.UNAUTHORIZED in statuses:
+        statuses = (*statuses, HTTPStatus.TOO_MANY_REQUESTS)
     return {
         int(status): ResponseSpec(
             data_container=ProblemDetails,

@@ -27,6 +27,7 @@ from serving.auth import Principal, Scope, StaticApiKeyVerifier
 from serving.gateway import build_gateway
 from serving.readiness import ProbeReadiness
 from serving.settings import GatewaySettings
+from storage.api_keys import ApiKeyStore
 from storage.codec import DecisionRecord
 from storage.models import AlertLabel, AlertStatus
 from storage.persist import insert_records
@@ -226,11 +227,15 @@ class VersionedScorer(UnusedScorer):
 async def test_build_gateway_wires_real_services(
     stored: AsyncEngine, database_url: str, redis_url: str
 ) -> None:
-    """The replica's builder serves stored decisions and probes PostgreSQL, Redis and scoring."""
+    """The replica's builder serves stored decisions (to a stored API key) and probes
+    PostgreSQL, Redis and scoring."""
     scorer = VersionedScorer()
+    issued = await ApiKeyStore(stored).create("reader", {Scope.READ}, created_by="test")
     app = build_gateway(Settings(database_url=database_url, redis_url=redis_url), scorer)
     async with app.lifespan(), _client(app) as test_client:  # shutdown closes the pools
-        decision = await test_client.get("/v1/transactions/t4")
+        decision = await test_client.get(
+            "/v1/transactions/t4", headers={"Authorization": f"Bearer {issued.secret}"}
+        )
         ready = await test_client.get("/ready")
         scorer.failure = DependencyUnavailableError("ensemble: no replica answered")
         not_ready = await test_client.get("/ready")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from structlog.testing import LogCapture
 
@@ -26,8 +27,22 @@ def test_missing_service_url_is_a_config_error(settings: Settings, missing: str)
     assert [p.location for p in caught.value.problems] == [missing]
 
 
-def test_without_a_verifier_auth_is_disabled_loudly(logs: LogCapture) -> None:
-    """No key verifier means local-development mode, announced as a warning (no I/O at build)."""
-    settings = Settings(database_url="postgresql+asyncpg://u@h/db", redis_url="redis://h:6379/0")
+def test_disabled_auth_is_announced_loudly(logs: LogCapture) -> None:
+    """With auth_enabled off the gateway runs keyless, announced as a warning (no I/O at build)."""
+    settings = Settings(
+        database_url="postgresql+asyncpg://u@h/db", redis_url="redis://h:6379/0", auth_enabled=False
+    )
     build_gateway(settings, FakeScorer(ManualClock(NOW)))
     assert [e["log_level"] for e in logs.entries if e["event"] == "auth_disabled"] == ["warning"]
+
+
+async def test_auth_is_on_by_default(logs: LogCapture) -> None:
+    """By default every /v1 route needs a key (401 before any database lookup); probes do not."""
+    settings = Settings(database_url="postgresql+asyncpg://u@h/db", redis_url="redis://h:6379/0")
+    app = build_gateway(settings, FakeScorer(ManualClock(NOW)))
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type] # the same ASGI protocol
+    async with httpx.AsyncClient(transport=transport, base_url="http://vigil.test") as client:
+        alerts = await client.get("/v1/alerts")
+        health = await client.get("/health")
+    assert (alerts.status_code, health.status_code) == (401, 200)
+    assert not [e for e in logs.entries if e["event"] == "auth_disabled"]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+
+from serving.settings import GatewaySettings
 
 Client = AsyncTestClient[Litestar]
 
@@ -66,6 +70,15 @@ async def test_v1_routes_require_the_api_key_scheme(schema: dict[str, Any]) -> N
     assert "security" not in schema["paths"]["/health"]["get"]
 
 
+async def test_every_keyed_operation_documents_the_rate_limit(schema: dict[str, Any]) -> None:
+    """Each /v1 operation documents 401 and, with it, the per-key 429; the probes neither."""
+    for path, item in schema["paths"].items():
+        for operation in item.values():
+            codes = operation["responses"].keys()
+            keyed = path.startswith("/v1")
+            assert ({"401", "429"} <= codes) is keyed, (path, sorted(codes))
+
+
 async def test_admin_routes_document_their_shapes(schema: dict[str, Any]) -> None:
     """The admin routes document their bodies, the 202 of scaling and their problem responses."""
     paths, components = schema["paths"], schema["components"]["schemas"]
@@ -84,3 +97,17 @@ async def test_admin_routes_document_their_shapes(schema: dict[str, Any]) -> Non
     assert set(components["RuleVersions"]["properties"]) == {"versions", "active"}
     listed = paths["/v1/admin/deployments"]["get"]["responses"]["200"]
     assert listed["content"]["application/json"]["schema"]["type"] == "array"
+
+
+async def test_with_auth_off_no_operation_asks_for_a_key(
+    build_app: Callable[..., Litestar], settings: GatewaySettings
+) -> None:
+    """With authentication disabled the schema does not claim a key is required."""
+    app = build_app(settings=dataclasses.replace(settings, auth_enabled=False))
+    async with AsyncTestClient(app=app) as client:
+        document = (await client.get("/schema/openapi.json")).json()
+    assert all(
+        "security" not in operation
+        for path in document["paths"].values()
+        for operation in path.values()
+    )
