@@ -17,6 +17,7 @@ and exits non-zero. Each error says what is wrong and where.
     ├── ConflictError                the same idempotency key was used with another payload
     ├── AuthError                    missing, unknown or revoked credentials (401)
     │   └── ForbiddenError           known credentials without the needed scope (403)
+    ├── RateLimitedError             a key sent more requests than its limit allows (429)
     └── DependencyUnavailableError   Redis, PostgreSQL or a deployment cannot be reached in time
 """
 
@@ -26,7 +27,14 @@ from dataclasses import dataclass
 
 
 class VigilError(Exception):
-    """Base of every error Vigil raises on purpose."""
+    """Base of every error Vigil raises on purpose: a message and, where it helps, ``problems``
+    (what is wrong and where, one per input)."""
+
+    def __init__(self, message: str, problems: list[Problem] | None = None) -> None:
+        self.problems: list[Problem] = list(problems or [])
+        detail = "\n".join(f"  {p}" for p in self.problems)
+        super().__init__(f"{message}\n{detail}" if detail else message)
+        self.summary = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +54,6 @@ class Problem:
 class InvalidInputError(VigilError):
     """A value that came from outside Vigil is wrong; ``problems`` says what and where."""
 
-    def __init__(self, message: str, problems: list[Problem] | None = None) -> None:
-        self.problems: list[Problem] = list(problems or [])
-        detail = "\n".join(f"  {p}" for p in self.problems)
-        super().__init__(f"{message}\n{detail}" if detail else message)
-        self.summary = message
-
 
 class DataImportError(InvalidInputError):
     """An imported dataset has bad rows; every row error is in ``problems``."""
@@ -59,12 +61,6 @@ class DataImportError(InvalidInputError):
 
 class ConfigError(VigilError):
     """Settings or a configuration file are wrong."""
-
-    def __init__(self, message: str, problems: list[Problem] | None = None) -> None:
-        self.problems: list[Problem] = list(problems or [])
-        detail = "\n".join(f"  {p}" for p in self.problems)
-        super().__init__(f"{message}\n{detail}" if detail else message)
-        self.summary = message
 
 
 class FeatureSpecError(ConfigError):
@@ -84,7 +80,7 @@ class NotFoundError(VigilError):
 
 
 class ConflictError(VigilError):
-    """An idempotency key was reused with a different payload."""
+    """An idempotency key was reused with a different payload; ``problems`` name the fields."""
 
 
 class AuthError(VigilError):
@@ -93,6 +89,14 @@ class AuthError(VigilError):
 
 class ForbiddenError(AuthError):
     """Credentials are valid but lack the scope the action needs."""
+
+
+class RateLimitedError(VigilError):
+    """A client used up its request limit; it may retry after ``retry_after_s`` seconds."""
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = max(1, retry_after_s)
 
 
 class DependencyUnavailableError(VigilError):

@@ -15,7 +15,9 @@ from core.errors import ConfigError, Problem
 from engine.batching import BatchingOptions
 from engine.components import FEATURE_STORE_FACTORY, settings_from_payload
 from engine.contracts import Thresholds
+from engine.degraded import DegradedPolicies
 from engine.pipeline import DEFAULT_THRESHOLDS, PipelineOptions
+from engine.sink import DEFAULT_REPLAY_WINDOW_S
 
 APP_IMPORT_PATH = "engine.graph:app_builder"
 """The application builder's import path, as written in ``config/serve.yaml``."""
@@ -41,6 +43,14 @@ class EngineArgs(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     batch_max_wait_ms: float = 2.0
     batch_max_in_flight: int = 4
     stage_timeout_s: float = 2.0
+    stage_timeouts_s: dict[Literal["features", "rules", "ensemble", "decision_stream"], float] = (
+        msgspec.field(default_factory=dict)
+    )
+    """Per-stage deadlines replacing ``stage_timeout_s`` for the stages named."""
+    degraded: DegradedPolicies = msgspec.field(default_factory=DegradedPolicies)
+    """What each stage's failure does to the decision (:mod:`engine.degraded`)."""
+    idempotency_window_s: Annotated[float, msgspec.Meta(gt=0)] = DEFAULT_REPLAY_WINDOW_S
+    """How long a decision is kept for retries of its ``transaction_id`` (:mod:`engine.replay`)."""
     fallback_review: float = DEFAULT_THRESHOLDS.review
     fallback_block: float = DEFAULT_THRESHOLDS.block
     explain: Literal["all", "risky", "none"] = "risky"
@@ -66,6 +76,8 @@ class EngineArgs(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
                 max_in_flight=self.batch_max_in_flight,
             ),
             stage_timeout_s=self.stage_timeout_s,
+            stage_timeouts_s={str(stage): s for stage, s in self.stage_timeouts_s.items()},
+            degraded=self.degraded,
             fallback_thresholds=Thresholds(review=self.fallback_review, block=self.fallback_block),
         )
 

@@ -110,6 +110,18 @@ class DecisionSink(Protocol):
         """Append every record in one round trip; raise if they were not all stored."""
         ...
 
+    async def recall(self, transaction_ids: Sequence[str]) -> list[DecisionRecord | None]:
+        """The stored record of each id, ``None`` where there is none (for idempotent replays)."""
+        ...
+
+
+class DecisionObserver(Protocol):
+    """Hears every decision that reached the sink (metrics); runs on the event loop, cheaply."""
+
+    def observe(self, decisions: Sequence[Decision]) -> None:
+        """Record one stored micro-batch's decisions."""
+        ...
+
 
 class OnlineFeatureStore(Protocol):
     """The Redis feature store as the engine needs it (implemented in ``features.online``)."""

@@ -9,7 +9,8 @@ How a decision is made (the order matters):
    that outcome; the most severe one wins. A hit with action ``allow`` forces nothing: it only
    contributes its score.
 3. **Threshold outcome.** ``risk >= block`` is block, ``risk >= review`` is review, else allow.
-4. **Outcome** is the more severe of the forced and the threshold outcome.
+4. **Outcome** is the most severe of the forced outcome, the threshold outcome and the
+   ``floor`` a degraded-mode policy sets (:mod:`engine.degraded`; ``allow`` when nothing failed).
 5. **Reasons**, ranked: every stage failure first (the decision is ``degraded``), then rule hits
    that forced an outcome (block before review, larger score first), then the other rule hits and
    the features that pushed the model towards fraud, by weight (a rule's score, a feature's
@@ -48,6 +49,7 @@ def decide(
     model_version: str,
     decided_at: datetime,
     failures: Sequence[StageFailure] = (),
+    floor: Outcome = Outcome.ALLOW,
     latency_ms: Mapping[str, float] | None = None,
     features: Mapping[str, float | None] | None = None,
     max_reasons: int = DEFAULT_MAX_REASONS,
@@ -55,6 +57,7 @@ def decide(
     """Combine one transaction's rule results and ensemble row into its decision.
 
     ``rule_results`` / ``ensemble`` are ``None`` when that stage failed; say why in ``failures``.
+    ``floor`` is the least severe outcome allowed (a degraded-mode policy, :mod:`engine.degraded`).
     ``decided_at`` must be timezone-aware.
     """
     if decided_at.tzinfo is None:
@@ -63,7 +66,7 @@ def decide(
     hits = [r for r in rules if r.outcome is RuleOutcome.HIT]
     risk = risk_score(hits, ensemble)
     forced = Outcome.most_severe([r.action for r in hits])
-    outcome = Outcome.most_severe([forced, threshold_outcome(risk, thresholds)])
+    outcome = Outcome.most_severe([forced, threshold_outcome(risk, thresholds), floor])
     degraded = bool(failures) or rule_results is None or ensemble is None
     return Decision(
         transaction_id=transaction_id,

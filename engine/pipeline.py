@@ -6,18 +6,22 @@ one to the features stage, then the rules and ensemble calls are both started be
 awaited, then :func:`engine.decision.decide` runs per row, and all decisions of the batch are
 appended to the decision sink in one round trip before any caller gets its answer.
 
-Failure policy, per row:
+Replays first (:mod:`engine.replay`): ids the sink already holds a decision for get that
+decision back (or a 409 if the payload differs) and skip every stage.
 
-* features failed → that request fails with :class:`DependencyUnavailableError` (nothing else
-  can be computed without the windows);
-* rules *or* ensemble failed → the decision is made from the other one and marked ``degraded``,
-  with the failure as its first reason;
-* rules *and* ensemble failed → :class:`DependencyUnavailableError`;
-* the sink failed → :class:`DependencyUnavailableError` for the whole batch (a decision that is
-  not in the durable log is never returned). Retrying is safe: feature recording is idempotent
-  per ``transaction_id``.
+Failure policy, per row (:mod:`engine.degraded`): each stage has a deadline
+(``PipelineOptions.timeout_of``) and a policy for when it fails or misses it. A row whose
+stages failed is decided under the most severe of their policies (``fail_open``, ``review``,
+``fail_closed``) and marked ``degraded``, with the failures as its first reasons, or fails with
+:class:`DependencyUnavailableError` (``reject``). Defaults: features ``reject``, rules and
+ensemble ``fail_open`` (decided from the other one).
 
-Each stored decision is logged once as ``transaction_scored`` with its per-stage latency.
+The sink failed → :class:`DependencyUnavailableError` for the whole batch (a decision that is
+not in the durable log is never returned). Retrying is safe: feature recording is idempotent
+per ``transaction_id``.
+
+Each stored decision is logged once as ``transaction_scored`` with its per-stage latency, and
+handed to the optional :class:`~engine.contracts.DecisionObserver` (metrics, :mod:`engine.metrics`).
 """
 
 from __future__ import annotations
@@ -33,10 +37,11 @@ import structlog
 
 from core.clock import Clock, SystemClock
 from core.errors import DependencyUnavailableError
-from core.models import Decision, FeatureVector, Transaction
+from core.models import Decision, FeatureVector, Outcome, Transaction
 from engine.batching import BatchingOptions, MicroBatcher
 from engine.contracts import (
     UNAVAILABLE_VERSION,
+    DecisionObserver,
     DecisionSink,
     EnsembleBatch,
     EnsembleClient,
@@ -47,6 +52,8 @@ from engine.contracts import (
     Thresholds,
 )
 from engine.decision import DEFAULT_MAX_REASONS, decide
+from engine.degraded import DegradedPolicies, DegradedPolicy
+from engine.replay import replay_conflict
 from engine.stages import ENSEMBLE, FEATURES, RULES
 from storage.codec import DecisionRecord
 
@@ -64,8 +71,16 @@ class PipelineOptions:
 
     batching: BatchingOptions = field(default_factory=BatchingOptions)
     stage_timeout_s: float = 2.0
+    stage_timeouts_s: Mapping[str, float] = field(default_factory=dict)
+    """Per-stage deadlines (``features``, ``rules``, ``ensemble``, ``decision_stream``) that
+    replace ``stage_timeout_s`` for that stage."""
     fallback_thresholds: Thresholds = DEFAULT_THRESHOLDS
     max_reasons: int = DEFAULT_MAX_REASONS
+    degraded: DegradedPolicies = field(default_factory=DegradedPolicies)
+
+    def timeout_of(self, stage: str) -> float:
+        """The deadline of ``stage`` in seconds."""
+        return self.stage_timeouts_s.get(stage, self.stage_timeout_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +102,10 @@ class ScoringPipeline:
         sink: DecisionSink | None,
         clock: Clock | None = None,
         options: PipelineOptions | None = None,
+        observer: DecisionObserver | None = None,
     ) -> None:
         self._features = features
+        self._observer = observer
         self._rules = rules
         self._ensemble = ensemble
         self._sink = sink
@@ -127,39 +144,89 @@ class ScoringPipeline:
         return [_Pending(txn, received_at, enqueued) for txn in txns]
 
     async def _process(self, batch: list[_Pending]) -> list[Decision | Exception]:
+        replies = await self._replays(batch)
+        fresh = [i for i in range(len(batch)) if i not in replies]
+        if fresh:
+            scored = await self._score_fresh([batch[i] for i in fresh])
+            replies.update(zip(fresh, scored, strict=True))
+        return [replies[i] for i in range(len(batch))]
+
+    async def _replays(self, batch: Sequence[_Pending]) -> dict[int, Decision | Exception]:
+        """Rows whose id was decided before: the stored decision, or a conflict."""
+        if self._sink is None:
+            return {}
+        ids = [item.txn.transaction_id for item in batch]
+        recalled = await self._bounded("decision_stream", self._sink.recall(ids))
+        if isinstance(recalled, StageFailure) or len(recalled) != len(batch):
+            return {}  # scored as new: features are recorded once and the writer stores once
+        replies: dict[int, Decision | Exception] = {}
+        for index, (item, stored) in enumerate(zip(batch, recalled, strict=True)):
+            if stored is not None:
+                conflict = replay_conflict(stored.transaction, item.txn)
+                replies[index] = conflict or stored.decision
+                _log.info(
+                    "transaction_replayed",
+                    transaction_id=item.txn.transaction_id,
+                    conflict=conflict is not None,
+                )
+        return replies
+
+    async def _score_fresh(self, batch: list[_Pending]) -> list[Decision | Exception]:
         started = time.perf_counter()
         txns = [p.txn for p in batch]
-        computed = await self._bounded(FEATURES, self._features.compute(txns))
+        computed = _rows_of(
+            await self._bounded(FEATURES, self._features.compute(txns)), len(batch), FEATURES
+        )
         features_ms = _ms_since(started)
-        if isinstance(computed, StageFailure):
-            error = DependencyUnavailableError(computed.message)
-            return [error for _ in batch]
-        if len(computed) != len(batch):
-            error = DependencyUnavailableError(
-                f"features stage returned {len(computed)} rows for {len(batch)} transactions"
-            )
-            return [error for _ in batch]
         ok = [i for i, v in enumerate(computed) if isinstance(v, FeatureVector)]
         vectors = [v for v in computed if isinstance(v, FeatureVector)]
         ok_txns = [txns[i] for i in ok]
-        if not ok:
-            return _merge(len(batch), ok, [], computed)
+        decided: list[Decision | Exception] = []
+        if ok:
+            rules_call = asyncio.create_task(
+                self._timed(RULES, self._rules.evaluate(ok_txns, vectors))
+            )
+            ensemble_call = asyncio.create_task(
+                self._timed(ENSEMBLE, self._ensemble.score(vectors))
+            )
+            rules_out, rules_ms = await rules_call
+            ensemble_out, ensemble_ms = await ensemble_call
+            decided = self._decide_rows(
+                pending=[batch[i] for i in ok],
+                vectors=vectors,
+                rules_out=rules_out,
+                ensemble_out=ensemble_out,
+                stage_ms={"features": features_ms, "rules": rules_ms, "ensemble": ensemble_ms},
+                started=started,
+            )
+        merged: list[Decision | Exception | None] = [None] * len(batch)
+        for index, result in zip(ok, decided, strict=True):
+            merged[index] = result
+        for index, row in enumerate(computed):
+            if isinstance(row, StageFailure):
+                merged[index] = self._without_features(batch[index], row, features_ms)
+        return await self._append(batch, [r for r in merged if r is not None])
 
-        rules_call = asyncio.create_task(self._timed(RULES, self._rules.evaluate(ok_txns, vectors)))
-        ensemble_call = asyncio.create_task(self._timed(ENSEMBLE, self._ensemble.score(vectors)))
-        rules_out, rules_ms = await rules_call
-        ensemble_out, ensemble_ms = await ensemble_call
-
-        decided = self._decide_rows(
-            pending=[batch[i] for i in ok],
-            vectors=vectors,
-            rules_out=rules_out,
-            ensemble_out=ensemble_out,
-            stage_ms={"features": features_ms, "rules": rules_ms, "ensemble": ensemble_ms},
-            started=started,
+    def _without_features(
+        self, item: _Pending, failure: StageFailure, features_ms: float
+    ) -> Decision | Exception:
+        """A row the features stage failed for, under the features policy."""
+        policy = self._options.degraded.features
+        if policy is DegradedPolicy.REJECT:
+            return DependencyUnavailableError(failure.message)
+        return decide(
+            transaction_id=item.txn.transaction_id,
+            rule_results=None,
+            ensemble=None,
+            thresholds=self._options.fallback_thresholds,
+            ruleset_version=UNAVAILABLE_VERSION,
+            model_version=UNAVAILABLE_VERSION,
+            decided_at=self._clock.now(),
+            failures=[failure],
+            floor=policy.floor,
+            latency_ms={"features": features_ms, "total": _ms_since(item.enqueued)},
+            max_reasons=self._options.max_reasons,
         )
-        merged = _merge(len(batch), ok, decided, computed)
-        return await self._append(batch, merged)
 
     def _decide_rows(
         self,
@@ -192,7 +259,8 @@ class ScoringPipeline:
             pending, vectors, rule_rows, model_rows, strict=True
         ):
             failures = [r for r in (rule_row, model_row) if isinstance(r, StageFailure)]
-            if len(failures) == 2:
+            policy = self._options.degraded.combined(f.stage for f in failures)
+            if policy is DegradedPolicy.REJECT:
                 out.append(DependencyUnavailableError("; ".join(f.message for f in failures)))
                 continue
             decide_started = time.perf_counter()
@@ -209,6 +277,7 @@ class ScoringPipeline:
                 model_version=model_version,
                 decided_at=decided_at,
                 failures=failures,
+                floor=policy.floor if failures else Outcome.ALLOW,
                 latency_ms={
                     **latency,
                     "decide": _ms_since(decide_started),
@@ -238,6 +307,11 @@ class ScoringPipeline:
             return [error if isinstance(r, Decision) else r for r in results]
         for record in scored:
             _log_decision(record)
+        if self._observer is not None:
+            try:
+                self._observer.observe([record.decision for record in scored])
+            except Exception as exc:  # noqa: BLE001 - metrics never fail a stored decision
+                _log.warning("decision_metrics_failed", error=_describe(exc))
         return results
 
     async def _timed(self, stage: str, call: Awaitable[_T]) -> tuple[_T | StageFailure, float]:
@@ -247,13 +321,13 @@ class ScoringPipeline:
 
     async def _bounded(self, stage: str, call: Awaitable[_T]) -> _T | StageFailure:
         """Await ``call`` within the stage timeout; any error becomes a :class:`StageFailure`."""
+        timeout_s = self._options.timeout_of(stage)
         try:
-            async with asyncio.timeout(self._options.stage_timeout_s):
+            async with asyncio.timeout(timeout_s):
                 return await call
         except TimeoutError:
             return StageFailure(
-                stage=stage,
-                message=f"{stage} did not answer within {self._options.stage_timeout_s:g} s",
+                stage=stage, message=f"{stage} did not answer within {timeout_s:g} s"
             )
         except Exception as exc:  # noqa: BLE001 - a failing stage degrades the decision
             return StageFailure(stage=stage, message=f"{stage} failed: {_describe(exc)}")
@@ -271,26 +345,6 @@ def _rows_of(
         )
         return [failure] * expected
     return list(rows)
-
-
-def _merge(
-    size: int,
-    ok: Sequence[int],
-    decided: Sequence[Decision | Exception],
-    computed: Sequence[FeatureVector | StageFailure],
-) -> list[Decision | Exception]:
-    merged: list[Decision | Exception | None] = [None] * size
-    for index, result in zip(ok, decided, strict=True):
-        merged[index] = result
-    out: list[Decision | Exception] = []
-    for index, slot in enumerate(merged):
-        if slot is None:
-            item = computed[index]
-            message = item.message if isinstance(item, StageFailure) else "no features"
-            out.append(DependencyUnavailableError(message))
-        else:
-            out.append(slot)
-    return out
 
 
 def _log_decision(record: DecisionRecord) -> None:

@@ -10,6 +10,7 @@ AuthError                          401     ``urn:vigil:problem:unauthenticated``
 ForbiddenError                     403     ``urn:vigil:problem:forbidden``
 NotFoundError                      404     ``urn:vigil:problem:not-found``
 ConflictError                      409     ``urn:vigil:problem:conflict``
+RateLimitedError                   429     ``urn:vigil:problem:rate-limited`` (with ``Retry-After``)
 DependencyUnavailableError         503     ``urn:vigil:problem:dependency-unavailable``
 Litestar's HTTPException (4xx)     its     ``about:blank`` (malformed parameters: invalid-input)
 anything else                      500     ``urn:vigil:problem:internal`` (logged, never detailed)
@@ -37,6 +38,7 @@ from core.errors import (
     InvalidInputError,
     NotFoundError,
     Problem,
+    RateLimitedError,
     VigilError,
 )
 
@@ -72,6 +74,7 @@ _VIGIL_ERRORS: Final[tuple[tuple[type[VigilError], HTTPStatus, str], ...]] = (
     (AuthError, HTTPStatus.UNAUTHORIZED, "unauthenticated"),
     (NotFoundError, HTTPStatus.NOT_FOUND, "not-found"),
     (ConflictError, HTTPStatus.CONFLICT, "conflict"),
+    (RateLimitedError, HTTPStatus.TOO_MANY_REQUESTS, "rate-limited"),
     (DependencyUnavailableError, HTTPStatus.SERVICE_UNAVAILABLE, "dependency-unavailable"),
 )
 _UNAVAILABLE_DETAIL: Final = "a service Vigil depends on is unavailable; retry later"
@@ -100,7 +103,7 @@ def _vigil_problem(
 ) -> ProblemDetails:
     errors: list[FieldError] = []
     detail = str(exc)
-    if isinstance(exc, InvalidInputError):
+    if isinstance(exc, InvalidInputError | ConflictError):
         detail = exc.summary
         errors = [field_error(p) for p in exc.problems]
     elif isinstance(exc, DependencyUnavailableError):
@@ -192,6 +195,8 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
     headers: dict[str, str] = {}
     if problem.status == HTTPStatus.UNAUTHORIZED:
         headers["WWW-Authenticate"] = 'Bearer realm="vigil"'
+    if isinstance(exc, RateLimitedError):
+        headers["Retry-After"] = str(exc.retry_after_s)
     if isinstance(exc, HTTPException) and exc.headers:
         headers.update(exc.headers)
     if problem.status == HTTPStatus.INTERNAL_SERVER_ERROR:

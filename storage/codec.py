@@ -45,9 +45,24 @@ _encoder: Final = msgspec.msgpack.Encoder()
 _decoder: Final = msgspec.msgpack.Decoder(DecisionRecord)
 
 
+def encode_record(record: DecisionRecord) -> bytes:
+    """``record`` as MessagePack (the ``r`` field of a stream entry)."""
+    return _encoder.encode(record)
+
+
+def decode_record(payload: bytes, location: str) -> DecisionRecord:
+    """The record :func:`encode_record` made; :class:`InvalidInputError` naming ``location``."""
+    try:
+        return _decoder.decode(payload)
+    except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
+        raise InvalidInputError(
+            f"{location} is not a decision record", [Problem("r", str(exc))]
+        ) from None
+
+
 def encode_entry(record: DecisionRecord) -> dict[bytes, bytes]:
     """The stream entry fields for ``record``."""
-    return {VERSION_FIELD: FORMAT_VERSION, RECORD_FIELD: _encoder.encode(record)}
+    return {VERSION_FIELD: FORMAT_VERSION, RECORD_FIELD: encode_record(record)}
 
 
 def decode_entry(entry_id: str, fields: Mapping[bytes, bytes]) -> DecisionRecord:
@@ -64,9 +79,4 @@ def decode_entry(entry_id: str, fields: Mapping[bytes, bytes]) -> DecisionRecord
         raise InvalidInputError(
             f"{location} is not a decision record", [Problem("r", "field is missing")]
         )
-    try:
-        return _decoder.decode(payload)
-    except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
-        raise InvalidInputError(
-            f"{location} is not a decision record", [Problem("r", str(exc))]
-        ) from None
+    return decode_record(payload, location)

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Final
 
 import structlog
 from litestar import Request, Router, get, post
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 
 from core.errors import InvalidInputError, Problem
 from core.models import Outcome
@@ -38,6 +38,8 @@ ALERT_QUERY_PARAMETERS: Final = frozenset(
     }
 )
 INVALID_QUERY: Final = "the query parameters are invalid"
+MAX_ALERT_ID: Final = 2**63 - 1
+"""Alert ids are PostgreSQL BIGINTs: a larger one is a 400, not an overflow in the driver."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +156,10 @@ async def list_alerts(
     summary="Label an alert",
 )
 async def label_alert(
-    alert_id: FromPath[int], data: JSONBody[LabelIn], records: RecordsDep, principal: PrincipalDep
+    alert_id: Annotated[int, PathParameter(ge=1, le=MAX_ALERT_ID)],
+    data: JSONBody[LabelIn],
+    records: RecordsDep,
+    principal: PrincipalDep,
 ) -> Alert:
     """Record an investigator's verdict (``fraud`` or ``legit``) with a note, and close the alert.
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import msgspec
 import pytest
 from structlog.testing import capture_logs
 
 from core.clock import ManualClock
-from core.errors import DependencyUnavailableError
+from core.errors import ConflictError, DependencyUnavailableError
 from core.models import (
     Channel,
     FeatureVector,
@@ -31,6 +32,7 @@ from engine.contracts import (
     StageFailure,
     Thresholds,
 )
+from engine.degraded import DegradedPolicies, DegradedPolicy
 from engine.pipeline import PipelineOptions, ScoringPipeline
 from storage.codec import DecisionRecord
 
@@ -136,16 +138,24 @@ class FakeEnsemble:
 
 
 class FakeSink:
-    """Remembers appended decisions; can be broken."""
+    """Remembers appended decisions (the first record of each id, as Redis keeps it)."""
 
     def __init__(self, *, broken: bool = False) -> None:
         self.appended: list[list[str]] = []
+        self.kept: dict[str, DecisionRecord] = {}
         self.broken = broken
 
     async def append(self, records: Sequence[DecisionRecord]) -> None:
         if self.broken:
             raise ConnectionError("redis is down")
         self.appended.append([r.decision.transaction_id for r in records])
+        for record in records:
+            self.kept.setdefault(record.transaction.transaction_id, record)
+
+    async def recall(self, transaction_ids: Sequence[str]) -> list[DecisionRecord | None]:
+        if self.broken:
+            raise ConnectionError("redis is down")
+        return [self.kept.get(t) for t in transaction_ids]
 
 
 @pytest.fixture
@@ -164,6 +174,7 @@ def _pipeline(
     rules: FakeRules | None = None,
     ensemble: FakeEnsemble | None = None,
     sink: FakeSink | None = None,
+    degraded: DegradedPolicies | None = None,
 ) -> ScoringPipeline:
     pipeline = ScoringPipeline(
         features=features or FakeFeatures(),
@@ -171,7 +182,11 @@ def _pipeline(
         ensemble=ensemble or FakeEnsemble(),
         sink=sink,
         clock=ManualClock(AT),
-        options=PipelineOptions(batching=BatchingOptions(max_wait_s=0.05), stage_timeout_s=5.0),
+        options=PipelineOptions(
+            batching=BatchingOptions(max_wait_s=0.05),
+            stage_timeout_s=5.0,
+            degraded=degraded or DegradedPolicies(),
+        ),
     )
     created.append(pipeline)
     return pipeline
@@ -242,13 +257,90 @@ async def test_a_failing_rules_stage_degrades_to_models(pipelines: list[ScoringP
     assert "ConnectionError" in decision.reasons[0].message
 
 
-async def test_rules_and_models_both_down_is_unavailable(pipelines: list[ScoringPipeline]) -> None:
-    """With neither rules nor models there is no decision, only an unavailable error."""
+async def test_rules_and_models_both_down_fail_open_by_default(
+    pipelines: list[ScoringPipeline],
+) -> None:
+    """Under the default fail_open policies a row nothing evaluated is allowed, flagged degraded."""
     pipeline = _pipeline(
         pipelines, rules=FakeRules(broken=True), ensemble=FakeEnsemble(broken=True)
     )
+    [decision] = await pipeline.score([_txn(1, "5000")])
+    assert (decision.outcome, decision.degraded) == (Outcome.ALLOW, True)
+    assert [r.code for r in decision.reasons] == ["rules_unavailable", "ensemble_unavailable"]
+
+
+@pytest.mark.parametrize(
+    ("policy", "outcome"),
+    [
+        (DegradedPolicy.FAIL_OPEN, Outcome.ALLOW),
+        (DegradedPolicy.REVIEW, Outcome.REVIEW),
+        (DegradedPolicy.FAIL_CLOSED, Outcome.BLOCK),
+    ],
+)
+async def test_the_ensemble_policy_sets_the_least_outcome(
+    pipelines: list[ScoringPipeline], policy: DegradedPolicy, outcome: Outcome
+) -> None:
+    """With the models down a small payment gets the outcome the ensemble policy declares."""
+    pipeline = _pipeline(
+        pipelines, ensemble=FakeEnsemble(broken=True), degraded=DegradedPolicies(ensemble=policy)
+    )
+    [decision] = await pipeline.score([_txn(1, "10")])
+    assert (decision.outcome, decision.degraded) == (outcome, True)
+
+
+async def test_a_rejecting_policy_answers_unavailable(pipelines: list[ScoringPipeline]) -> None:
+    """A stage whose policy is reject turns its failure into 503 instead of a decision."""
+    pipeline = _pipeline(
+        pipelines,
+        rules=FakeRules(broken=True),
+        degraded=DegradedPolicies(rules=DegradedPolicy.REJECT),
+    )
     with pytest.raises(DependencyUnavailableError, match="rules failed"):
         await pipeline.score([_txn(1)])
+
+
+async def test_features_down_under_review_policy_is_stored_for_review(
+    pipelines: list[ScoringPipeline],
+) -> None:
+    """With the features policy review, a row without features is a stored degraded review."""
+    sink = FakeSink()
+    pipeline = _pipeline(
+        pipelines,
+        features=FakeFeatures(fail_ids=frozenset({"t-1"})),
+        sink=sink,
+        degraded=DegradedPolicies(features=DegradedPolicy.REVIEW),
+    )
+    [decision] = await pipeline.score([_txn(1)])
+    assert (decision.outcome, decision.degraded) == (Outcome.REVIEW, True)
+    assert decision.reasons[0].code == "features_unavailable"
+    assert sink.appended == [["t-1"]]
+
+
+async def test_a_retry_returns_the_stored_decision_without_any_stage(
+    pipelines: list[ScoringPipeline],
+) -> None:
+    """The same id and payload sent again gets the first decision; no stage sees it twice."""
+    features, sink = FakeFeatures(), FakeSink()
+    pipeline = _pipeline(pipelines, features=features, sink=sink)
+    [first] = await pipeline.score([_txn(1, "1500")])
+    retried = msgspec.structs.replace(_txn(1, "1500"), timestamp=AT + timedelta(seconds=5))
+    [again] = await pipeline.score([retried])
+    assert again == first
+    assert features.calls == [1]
+    assert sink.appended == [["t-1"]]
+
+
+async def test_a_reused_id_with_another_payload_is_a_conflict(
+    pipelines: list[ScoringPipeline],
+) -> None:
+    """The same id with a different amount is refused, naming the field; nothing is scored."""
+    features, sink = FakeFeatures(), FakeSink()
+    pipeline = _pipeline(pipelines, features=features, sink=sink)
+    await pipeline.score([_txn(1, "10")])
+    with pytest.raises(ConflictError, match="different payload") as raised:
+        await pipeline.score([_txn(1, "11")])
+    assert [p.location for p in raised.value.problems] == ["$.amount"]
+    assert features.calls == [1]
 
 
 async def test_a_feature_failure_fails_only_its_request(pipelines: list[ScoringPipeline]) -> None:

@@ -146,6 +146,16 @@ async def test_label_unknown_alert_is_404(client: Client) -> None:
     assert response.headers["content-type"] == "application/problem+json"
 
 
+@pytest.mark.parametrize("alert_id", ["0", "-3", str(2**63), "1e3"])
+async def test_an_alert_id_outside_bigint_is_400(client: Client, alert_id: str) -> None:
+    """Alert ids outside 1..2^63-1 (or not integers) are 400, never a database overflow."""
+    response = await client.post(
+        f"/v1/alerts/{alert_id}/label", json={"label": "legit"}, headers=auth(ADMIN_KEY)
+    )
+    assert response.status_code in {400, 404}
+    assert response.headers["content-type"] == "application/problem+json"
+
+
 @pytest.mark.parametrize(
     ("body", "location"),
     [
