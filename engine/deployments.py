@@ -10,6 +10,10 @@ its import path (the engine never imports ``serving``) and calls it with the set
 :class:`~engine.serve_scorer.ServeScorer` over the three handles and the
 :class:`~engine.operations.ServeOperations` behind the admin API.
 
+Metrics (:mod:`engine.metrics`, exported by Ray's metrics agent): the gateway records every
+stored decision, each rules replica the rule-set version it scores with (after every poll), each
+ensemble replica its model version.
+
 Each replica configures logging first thing (:mod:`engine.replica_logging`); the gateway and the
 rules replicas also keep their events in PostgreSQL, flushed by a task on the replica's loop and
 closed in ``__del__`` (Serve awaits an async ``__del__`` when it stops a replica). Each rules
@@ -43,6 +47,7 @@ from engine.components import (
     watch_rules,
 )
 from engine.contracts import EnsembleBatch, RuleBatch, StageFailure
+from engine.metrics import MODEL_INFO, RULESET_INFO, DecisionMetrics, VersionInfo, ray_meters
 from engine.operations import ServeOperations
 from engine.replica_logging import configure_replica_logging
 from engine.rule_versions import announce, announcement_ttl_s, withdraw
@@ -90,6 +95,7 @@ class RulesReplica:
             else None
         )
         self._announce_failed = False
+        self._version_info = VersionInfo(ray_meters().gauges[RULESET_INFO.name])
         await self._announce()
         _log.info(
             "rules_replica_started",
@@ -124,7 +130,8 @@ class RulesReplica:
             await self._announce()
 
     async def _announce(self) -> None:
-        """Publish the version now scoring; log a failure once, not every poll."""
+        """Publish the version now scoring (metric, Redis); log a failure once, not every poll."""
+        self._version_info.set(self._watcher.current.version)
         if self._redis is None:
             return
         try:
@@ -165,9 +172,13 @@ class EnsembleReplica:
             settings, load_feature_set(settings).names, top_k=args.top_k, explain=args.explain
         )
         self._client = LocalEnsembleClient(lambda: model)
+        self._model_version = model.version
+        self._version_info = VersionInfo(ray_meters().gauges[MODEL_INFO.name])
+        self._version_info.set(model.version)
 
     async def score(self, vectors: Sequence[FeatureVector]) -> EnsembleBatch:
         """One ensemble row (or failure) per vector."""
+        self._version_info.set(self._model_version)
         return await self._client.score(vectors)
 
     async def version(self) -> str:
@@ -192,8 +203,9 @@ class GatewayReplica:
             features=features,
             rules=rules,
             ensemble=ensemble,
-            sink=open_stream_sink(redis_url),
+            sink=open_stream_sink(redis_url, replay_window_s=args.idempotency_window_s),
             options=args.pipeline_options(),
+            observer=DecisionMetrics(ray_meters()),
         )
         self._operations = ServeOperations(redis_url, max_replicas=args.max_replicas)
 

@@ -12,7 +12,13 @@ from typing import Any
 
 from core.clock import Clock
 from core.models import Decision, FeatureVector, Transaction
-from engine.contracts import DecisionSink, EnsembleBatch, RuleBatch, StageFailure
+from engine.contracts import (
+    DecisionObserver,
+    DecisionSink,
+    EnsembleBatch,
+    RuleBatch,
+    StageFailure,
+)
 from engine.pipeline import PipelineOptions, ScoringPipeline
 
 
@@ -76,6 +82,7 @@ class ServeScorer:
         sink: DecisionSink | None,
         clock: Clock | None = None,
         options: PipelineOptions | None = None,
+        observer: DecisionObserver | None = None,
     ) -> None:
         self._pipeline = ScoringPipeline(
             features=HandleFeatureClient(features),
@@ -84,6 +91,7 @@ class ServeScorer:
             sink=sink,
             clock=clock,
             options=options,
+            observer=observer,
         )
 
     async def score(self, txns: Sequence[Transaction]) -> list[Decision]:

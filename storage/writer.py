@@ -11,6 +11,10 @@ transaction with ``ON CONFLICT DO NOTHING``, and acknowledges the entries only a
 * A poison entry (cannot be decoded, or PostgreSQL rejects its data) goes to the dead-letter
   stream with the error and an error-level ``stream_entry_dead_lettered`` event, then is
   acknowledged. Schema or connection problems are never treated as poison.
+
+An optional :class:`WriterObserver` hears about every committed batch and how far behind the
+stream the writer is (``engine.metrics`` turns that into Prometheus metrics; storage stays free
+of Ray).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import os
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import asyncpg
 import structlog
@@ -50,6 +54,19 @@ _TRANSIENT_DB_ERRORS: Final = (SQLAlchemyError, OSError, TimeoutError)
 _NO_COUNTS: Final = InsertCounts(transactions=0, decisions=0, alerts=0)
 
 Entry = tuple[str, dict[bytes, bytes]]
+
+
+class WriterObserver(Protocol):
+    """Hears what the writer does (metrics); called on the writer's loop, must not block."""
+
+    def batch_committed(self, *, entries: int, rows: InsertCounts, lag_s: float) -> None:
+        """``entries`` stream entries were committed as ``rows``; the newest is ``lag_s`` old."""
+        ...
+
+    def lagging(self, lag_s: float) -> None:
+        """Behind by ``lag_s`` seconds without a commit: 0 when nothing is left to read, the age
+        of the oldest entry of a batch whose write is being retried."""
+        ...
 
 
 def default_consumer_name() -> str:
@@ -127,8 +144,10 @@ class StreamWriter:
         *,
         clock: Clock | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        observer: WriterObserver | None = None,
     ) -> None:
         self._redis = redis
+        self._observer = observer
         self._engine = engine
         self.config = config or WriterConfig()
         self._clock = clock or SystemClock()
@@ -187,6 +206,8 @@ class StreamWriter:
         """Read one batch, persist it, dead-letter poison, acknowledge; see the module doc."""
         entries = await self._next_entries(block=block)
         if not entries:
+            if self._observer is not None:
+                self._observer.lagging(0.0)
             return StepReport()
         lost = [entry_id for entry_id, fields in entries if not fields]
         if lost:  # pending history whose entries someone deleted (XADD never writes no fields)
@@ -201,6 +222,10 @@ class StreamWriter:
             self.config.stream, self.config.group, *[entry_id for entry_id, _ in entries]
         )
         await self._maybe_trim()
+        if self._observer is not None:
+            self._observer.batch_committed(
+                entries=len(entries), rows=inserted, lag_s=self._age_s(entries[-1][0])
+            )
         _log.debug(
             "decisions_written",
             read=len(entries),
@@ -281,6 +306,8 @@ class StreamWriter:
                     entries=len(records),
                     retry_in_s=delay,
                 )
+            if self._observer is not None and records:
+                self._observer.lagging(self._age_s(records[0].entry_id))
             if self._stopping.is_set():
                 return None, []
             await self._keep_claimed([d.entry_id for d in records])
@@ -355,6 +382,11 @@ class StreamWriter:
         )
         if removed:
             _log.debug("stream_trimmed", stream=self.config.stream, removed=removed)
+
+    def _age_s(self, entry_id: str) -> float:
+        """Seconds since Redis added ``entry_id`` (its ID is its time in ms); never negative."""
+        now_ms = self._clock.now().timestamp() * 1000.0
+        return max(0.0, (now_ms - StreamId.parse(entry_id).ms) / 1000.0)
 
     async def _pause(self, seconds: float) -> None:
         """Sleep ``seconds`` unless asked to stop first."""
