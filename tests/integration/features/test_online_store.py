@@ -16,7 +16,7 @@ from redis.backoff import NoBackoff
 from core.errors import DependencyUnavailableError
 from core.models import Transaction
 from features.definitions import FeatureSet, FeatureSpec, Stat, TransactionFeatureKind
-from features.online import OnlineFeatureStore, create_online_store
+from features.online import DEFAULT_KEY_PREFIX, OnlineFeatureStore, create_online_store
 from features.online_codec import decode_state
 from features.online_plan import StateMode
 from features.spec import default_feature_set
@@ -26,7 +26,9 @@ DAY = 24 * HOUR
 
 
 async def _snapshot(redis: Redis) -> dict[bytes | str, bytes]:
-    return {key: await _get(redis, key) for key in sorted(await redis.keys("*"))}
+    """Every key of the store (the session's engine may announce rule versions in this DB)."""
+    keys = await redis.keys(f"{DEFAULT_KEY_PREFIX}*")
+    return {key: await _get(redis, key) for key in sorted(keys)}
 
 
 async def _get(redis: Redis, key: bytes | str) -> bytes:
