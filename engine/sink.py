@@ -19,7 +19,7 @@ from storage.codec import DecisionRecord, decode_record, encode_entry, encode_re
 from storage.stream import DECISION_STREAM
 
 DECIDED_PREFIX: Final = "vigil:decided:"
-DEFAULT_REPLAY_WINDOW_S: Final = 3600.0
+DEFAULT_REPLAY_WINDOW_S: Final = 600.0
 
 
 class StreamSink:

@@ -11,17 +11,25 @@ here, and ``serving.gateway``'s app.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import shutil
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from pydantic.warnings import PydanticDeprecatedSince20
 
 from config.settings import CONFIG_DIR, Settings, load_settings
 from engine import runtime
+from storage.stream import stream_client
+from storage.writer import StreamWriter, WriterConfig
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 runtime.apply_ray_environment()  # before any test module imports Ray
 
@@ -90,3 +98,25 @@ def metrics_url(engine_settings: Settings, gateway_url: str) -> str:
     from engine.metrics import METRICS_PATH  # noqa: PLC0415
 
     return f"http://127.0.0.1:{engine_settings.metrics_port}{METRICS_PATH}"
+
+
+@contextlib.asynccontextmanager
+async def running_writer(redis_url: str, database: AsyncEngine) -> AsyncIterator[StreamWriter]:
+    """The stream writer moving the decision stream into ``database``, as ``vigil up`` runs it."""
+    redis = stream_client(redis_url)
+    writer = StreamWriter(redis, database, WriterConfig(block_ms=100))
+    task = asyncio.ensure_future(writer.run())
+    try:
+        yield writer
+    finally:
+        writer.stop()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=30)
+        await redis.aclose()
+
+
+@pytest.fixture
+async def stream_writer(redis_url: str, db_engine: AsyncEngine) -> AsyncIterator[StreamWriter]:
+    """The stream writer persisting the session's decision stream into the session database."""
+    async with running_writer(redis_url, db_engine) as writer:
+        yield writer

@@ -9,7 +9,6 @@ decisions as ``vigil up`` runs it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -22,9 +21,8 @@ from argon2 import PasswordHasher
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config.settings import Settings
-from storage.stream import stream_client
 from storage.users import Role, UserStore
-from storage.writer import StreamWriter, WriterConfig
+from storage.writer import StreamWriter
 from tests.e2e.harness import CHROMIUM, NO_CHROMIUM, UiServer, chromium_browser, sign_in
 
 pytestmark = [
@@ -76,21 +74,8 @@ async def ui_server(
     await asyncio.to_thread(server.stop)
 
 
-@pytest.fixture
-async def writer(redis_url: str, db_engine: AsyncEngine) -> AsyncIterator[StreamWriter]:
-    """The stream writer persisting the engine's decisions, as ``vigil up`` runs it."""
-    redis = stream_client(redis_url)
-    writer = StreamWriter(redis, db_engine, WriterConfig(block_ms=100))
-    task = asyncio.ensure_future(writer.run())
-    yield writer
-    writer.stop()
-    with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.wait_for(task, timeout=10)
-    await redis.aclose()
-
-
 async def test_scored_burst_appears_live_and_its_label_reaches_the_api(
-    gateway_url: str, ui_server: UiServer, writer: StreamWriter
+    gateway_url: str, ui_server: UiServer, stream_writer: StreamWriter
 ) -> None:
     """The blocked fifth payment of a burst shows up live; its browser label is in the API."""
     start = datetime.now(UTC) - timedelta(seconds=30)

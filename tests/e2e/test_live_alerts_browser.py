@@ -9,7 +9,6 @@ stream writer persists them, as in ``vigil up``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -24,9 +23,9 @@ from core.models import Outcome
 from storage.codec import DecisionRecord
 from storage.models import AlertLabel, AlertStatus
 from storage.repository import Repository
-from storage.stream import DecisionStream, stream_client
+from storage.stream import DecisionStream
 from storage.users import Role, UserStore
-from storage.writer import StreamWriter, WriterConfig
+from storage.writer import StreamWriter
 from tests.e2e.harness import CHROMIUM, NO_CHROMIUM, UiServer, chromium_browser, sign_in
 
 pytestmark = [
@@ -53,22 +52,9 @@ async def ui_server(
     await asyncio.to_thread(server.stop)
 
 
-@pytest.fixture
-async def writer(redis_url: str, db_engine: AsyncEngine) -> AsyncIterator[StreamWriter]:
-    """The stream writer persisting decisions, as ``vigil up`` runs it."""
-    redis = stream_client(redis_url)
-    writer = StreamWriter(redis, db_engine, WriterConfig(block_ms=100))
-    task = asyncio.ensure_future(writer.run())
-    yield writer
-    writer.stop()
-    with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.wait_for(task, timeout=10)
-    await redis.aclose()
-
-
 async def test_alert_streams_in_live_and_is_labelled(
     ui_server: UiServer,
-    writer: StreamWriter,
+    stream_writer: StreamWriter,
     redis_client: Redis,
     db_engine: AsyncEngine,
     make_record: MakeRecord,

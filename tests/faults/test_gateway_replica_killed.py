@@ -8,7 +8,6 @@ the test waits until the replacement replica answers, so later tests find the en
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import time
 from datetime import UTC, datetime
@@ -19,8 +18,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.gateway_client import GatewayClient, GatewayReply, send_at_rate
-from storage.stream import stream_client
-from storage.writer import StreamWriter, WriterConfig
+from storage.writer import StreamWriter
 from tests.faults.conftest import eventually, report, stored_ids
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -67,13 +65,10 @@ def _kill_gateway_replicas() -> list[str]:
 
 
 async def test_a_killed_gateway_replica_loses_no_returned_decision(
-    gateway_url: str, redis_url: str, redis_client: Redis, db_engine: AsyncEngine
+    gateway_url: str, redis_client: Redis, stream_writer: StreamWriter, db_engine: AsyncEngine
 ) -> None:
     """Kill the gateway 5 s into a 40 s load: after Serve replaces it, every 200 is stored once."""
-    del redis_client  # requested to empty Redis first: earlier runs' decisions would be replayed
-    redis = stream_client(redis_url)
-    writer = StreamWriter(redis, db_engine, WriterConfig(block_ms=100))
-    writer_task = asyncio.ensure_future(writer.run())
+    del redis_client, stream_writer  # Redis emptied first (earlier runs' ids would be replays)
     payloads = _payloads(int(RUN_S * RATE))
     returned: list[tuple[str, float]] = []
     failures = 0
@@ -85,27 +80,21 @@ async def test_a_killed_gateway_replica_loses_no_returned_decision(
         killed.extend(await asyncio.to_thread(_kill_gateway_replicas))
         return time.monotonic()
 
-    try:
-        killer = asyncio.ensure_future(kill_later())
-        async with GatewayClient(gateway_url, timeout_s=30) as client:
-            async for payload, reply in send_at_rate(client.score, payloads, rate=RATE):
-                if isinstance(reply, GatewayReply) and reply.status == 200:
-                    returned.append((str(payload["transaction_id"]), time.monotonic()))
-                else:
-                    failures += 1
-        killed_at = await killer
-        ids = [transaction_id for transaction_id, _ in returned]
+    killer = asyncio.ensure_future(kill_later())
+    async with GatewayClient(gateway_url, timeout_s=30) as client:
+        async for payload, reply in send_at_rate(client.score, payloads, rate=RATE):
+            if isinstance(reply, GatewayReply) and reply.status == 200:
+                returned.append((str(payload["transaction_id"]), time.monotonic()))
+            else:
+                failures += 1
+    killed_at = await killer
+    ids = [transaction_id for transaction_id, _ in returned]
 
-        async def all_persisted() -> bool:
-            return set(ids) <= set(await stored_ids(db_engine))
+    async def all_persisted() -> bool:
+        return set(ids) <= set(await stored_ids(db_engine))
 
-        await eventually(all_persisted, "every returned decision in PostgreSQL", within_s=60)
-        stored = await stored_ids(db_engine)
-    finally:
-        writer.stop()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(writer_task, timeout=30)
-        await redis.aclose()
+    await eventually(all_persisted, "every returned decision in PostgreSQL", within_s=60)
+    stored = await stored_ids(db_engine)
 
     answered_again = [at for _, at in returned if at > killed_at]
     report(

@@ -4,7 +4,6 @@ client received is in PostgreSQL exactly once."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -14,8 +13,7 @@ from redis.asyncio import Redis
 
 from engine.gateway_client import GatewayClient, GatewayReply, send_at_rate
 from storage.database import create_engine
-from storage.stream import stream_client
-from storage.writer import StreamWriter, WriterConfig
+from tests.engine_fixtures import running_writer
 from tests.faults.conftest import OwnPostgres, eventually, report, stored_ids
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -49,9 +47,6 @@ async def test_decisions_survive_a_60_s_postgres_outage(
 ) -> None:
     """Stop PostgreSQL 5 s into a 75 s load for 60 s: every 200 is persisted once afterwards."""
     database = create_engine(own_postgres.url)
-    redis = stream_client(redis_url)
-    writer = StreamWriter(redis, database, WriterConfig(block_ms=100))
-    writer_task = asyncio.ensure_future(writer.run())
     payloads = _payloads(int((BEFORE_S + OUTAGE_S + AFTER_S) * RATE))
     returned: list[str] = []
     failures = 0
@@ -64,27 +59,24 @@ async def test_decisions_survive_a_60_s_postgres_outage(
         return time.monotonic()
 
     try:
-        outage_task = asyncio.ensure_future(outage())
-        async with GatewayClient(gateway_url, timeout_s=30) as client:
-            async for payload, reply in send_at_rate(client.score, payloads, rate=RATE):
-                if isinstance(reply, GatewayReply) and reply.status == 200:
-                    returned.append(str(payload["transaction_id"]))
-                else:
-                    failures += 1
-        restarted_at = await outage_task
+        async with running_writer(redis_url, database):
+            outage_task = asyncio.ensure_future(outage())
+            async with GatewayClient(gateway_url, timeout_s=30) as client:
+                async for payload, reply in send_at_rate(client.score, payloads, rate=RATE):
+                    if isinstance(reply, GatewayReply) and reply.status == 200:
+                        returned.append(str(payload["transaction_id"]))
+                    else:
+                        failures += 1
+            restarted_at = await outage_task
 
-        async def all_persisted() -> bool:
-            return len(set(await stored_ids(database))) >= len(returned)
+            async def all_persisted() -> bool:
+                return len(set(await stored_ids(database))) >= len(returned)
 
-        await eventually(all_persisted, "every returned decision in PostgreSQL", within_s=120)
-        recovery_s = time.monotonic() - restarted_at
-        stored = await stored_ids(database)
-        alerts = await stored_ids(database, "alerts")
+            await eventually(all_persisted, "every returned decision in PostgreSQL", within_s=120)
+            recovery_s = time.monotonic() - restarted_at
+            stored = await stored_ids(database)
+            alerts = await stored_ids(database, "alerts")
     finally:
-        writer.stop()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(writer_task, timeout=30)
-        await redis.aclose()
         await database.dispose()
 
     report(
