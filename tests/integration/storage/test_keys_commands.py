@@ -12,24 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
 from cli import keys_commands
-from cli.context import CliState
 from config.settings import Settings
 from core.errors import InvalidInputError, NotFoundError
 from storage.api_keys import key_prefix
+from tests.cli_apps import cli_with
 
 
 def cli(settings: Settings) -> typer.Typer:
     """A `vigil`-like app with the key commands, using ``settings``."""
-    app = typer.Typer()
-
-    @app.callback()
-    def root(ctx: typer.Context) -> None:
-        state = CliState()
-        state._settings = settings  # inject the test settings
-        ctx.obj = state
-
-    keys_commands.register(app)
-    return app
+    return cli_with(keys_commands.register, settings)
 
 
 def test_create_prints_the_key_once(database_url: str, db_engine: AsyncEngine) -> None:

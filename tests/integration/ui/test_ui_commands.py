@@ -7,24 +7,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
 from cli import ui_commands
-from cli.context import CliState
 from config.settings import Settings
+from tests.cli_apps import cli_with
 
 PASSWORD = "correct horse battery"  # noqa: S105 - a throw-away test account's password
 
 
 def cli(settings: Settings) -> typer.Typer:
     """A `vigil`-like app with the UI commands, using ``settings``."""
-    app = typer.Typer()
-
-    @app.callback()
-    def root(ctx: typer.Context) -> None:
-        state = CliState()
-        state._settings = settings  # inject the test settings
-        ctx.obj = state
-
-    ui_commands.register(app)
-    return app
+    return cli_with(ui_commands.register, settings)
 
 
 def test_add_list_disable_enable(database_url: str, db_engine: AsyncEngine) -> None:
