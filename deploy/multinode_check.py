@@ -48,6 +48,8 @@ from typing import Any, TypeVar
 
 import httpx
 
+from engine.runtime import haproxy_environment
+
 T = TypeVar("T")
 BIN = Path(sys.executable).parent
 PLACEMENT = {
@@ -192,12 +194,7 @@ def node_environment(args: argparse.Namespace, tmp: Path) -> dict[str, str]:
             "RAY_USAGE_STATS_ENABLED": "0",
             "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
             # Serve's HAProxy defaults to fixed ports and /tmp files: keep it to this check
-            "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(tmp / "haproxy.cfg"),
-            "RAY_SERVE_HAPROXY_SOCKET_PATH": str(tmp / "haproxy.sock"),
-            "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(tmp),
-            "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(tmp / "haproxy-state"),
-            "RAY_SERVE_HAPROXY_STATS_PORT": str(free_port()),
-            "RAY_SERVE_HAPROXY_METRICS_PORT": str(free_port()),
+            **haproxy_environment(tmp / "hap"),
         }
     )
     if args.model_dir:

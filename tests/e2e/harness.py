@@ -305,3 +305,15 @@ async def sign_in(
     await page.get_by_label("Password", exact=True).fill(password)
     await page.get_by_role("button", name="Sign in").click()
     await page.wait_for_url(f"{base_url}{then}*")
+
+
+async def label_in_browser(page: Any, base_url: str, transaction_id: str, note: str) -> None:
+    """From an alert row on the Live page: open the alert, label it fraud with ``note``."""
+    row = page.locator("tr", has=page.locator(f'td[data-transaction-id="{transaction_id}"]'))
+    await row.click()
+    await page.wait_for_url(f"{base_url}/alerts/{transaction_id}")
+    await page.get_by_text("Investigation").wait_for(timeout=20_000)
+    await page.get_by_role("button", name="Fraud").click()
+    await page.get_by_label("Note").fill(note)
+    await page.get_by_role("button", name="Save label").click()
+    await page.get_by_text("Labelled fraud.").wait_for()

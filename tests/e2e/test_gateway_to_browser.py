@@ -23,7 +23,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from config.settings import Settings
 from storage.users import Role, UserStore
 from storage.writer import StreamWriter
-from tests.e2e.harness import CHROMIUM, NO_CHROMIUM, UiServer, chromium_browser, sign_in
+from tests.e2e.harness import (
+    CHROMIUM,
+    NO_CHROMIUM,
+    UiServer,
+    chromium_browser,
+    label_in_browser,
+    sign_in,
+)
 
 pytestmark = [
     pytest.mark.integration,
@@ -105,13 +112,7 @@ async def test_scored_burst_appears_live_and_its_label_reaches_the_api(
         assert "vigil-row-new" in (await row.get_attribute("class") or "")
         assert "BLOCK" in await row.inner_text()
 
-        await row.click()
-        await page.wait_for_url(f"{ui_server.url}/alerts/{blocked}")
-        await page.get_by_text("Investigation").wait_for(timeout=20_000)
-        await page.get_by_role("button", name="Fraud").click()
-        await page.get_by_label("Note").fill("card testing, confirmed")
-        await page.get_by_role("button", name="Save label").click()
-        await page.get_by_text("Labelled fraud.").wait_for()
+        await label_in_browser(page, ui_server.url, blocked, "card testing, confirmed")
 
         listing = await api.get(
             "/v1/alerts", params={"account_id": "acct-e2e-gw", "label": "fraud"}

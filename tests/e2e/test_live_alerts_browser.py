@@ -26,7 +26,14 @@ from storage.repository import Repository
 from storage.stream import DecisionStream
 from storage.users import Role, UserStore
 from storage.writer import StreamWriter
-from tests.e2e.harness import CHROMIUM, NO_CHROMIUM, UiServer, chromium_browser, sign_in
+from tests.e2e.harness import (
+    CHROMIUM,
+    NO_CHROMIUM,
+    UiServer,
+    chromium_browser,
+    label_in_browser,
+    sign_in,
+)
 
 pytestmark = [
     pytest.mark.integration,
@@ -83,13 +90,7 @@ async def test_alert_streams_in_live_and_is_labelled(
         assert "4,321.00 EUR" in await row.inner_text()
         assert "BLOCK" in await row.inner_text()
 
-        await row.click()
-        await page.wait_for_url(f"{ui_server.url}/alerts/e2e-1")
-        await page.get_by_text("Investigation").wait_for(timeout=20_000)
-        await page.get_by_role("button", name="Fraud").click()
-        await page.get_by_label("Note").fill("confirmed with the cardholder")
-        await page.get_by_role("button", name="Save label").click()
-        await page.get_by_text("Labelled fraud.").wait_for()
+        await label_in_browser(page, ui_server.url, "e2e-1", "confirmed with the cardholder")
 
     stored = await Repository(db_engine).get_decision("e2e-1")
     assert stored.alert is not None
