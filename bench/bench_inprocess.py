@@ -41,7 +41,7 @@ from engine.inprocess import InProcessScorer
 from engine.model import ArtifactEnsemble, ExplainPolicy
 from engine.pipeline import PipelineOptions
 from engine.sink import StreamSink
-from engine.stages import LocalRuleClient
+from engine.stages import EnsembleStage, RuleStage
 from storage.codec import DecisionRecord
 from training.generate import generate_dataset
 
@@ -76,9 +76,9 @@ async def timed(call: Callable[[T], Awaitable[object]], items: Sequence[T]) -> l
     return samples
 
 
-async def record(store: Any, batch: list[Transaction], *, into: list[Any]) -> None:
-    """Record ``batch`` in the online store and keep its vectors."""
-    into.append(await store.record_and_compute(batch))
+async def record(features: Any, batch: list[Transaction], *, into: list[Any]) -> None:
+    """Record ``batch`` through the features stage and keep its vectors."""
+    into.append(await features.compute(batch))
 
 
 async def score_off_loop(model: ArtifactEnsemble, vectors: list[Any]) -> object:
@@ -103,9 +103,9 @@ def ensure_model(model_dir: Path, seed: int) -> Path:
 async def stages(settings: Any, txns: list[Transaction], batch_sizes: list[int]) -> None:
     """Per-stage cost for each batch size."""
     feature_set = load_feature_set(settings)
-    store = await open_feature_store(settings, feature_set)
-    rules = LocalRuleClient(lambda: watcher.current)
+    features = await open_feature_store(settings, feature_set)
     watcher = watch_rules(settings, feature_set.names)
+    rules = RuleStage(lambda: watcher.current)
     models: dict[ExplainPolicy, ArtifactEnsemble] = {
         policy: load_model(settings, feature_set.names, explain=policy)
         for policy in ("none", "risky", "all")
@@ -114,7 +114,11 @@ async def stages(settings: Any, txns: list[Transaction], batch_sizes: list[int])
     sink = StreamSink(redis, stream="vigil:bench:decisions")
     pipeline_options = PipelineOptions(batching=BatchingOptions(max_batch_size=1))
     scorer = InProcessScorer(
-        store=store, watcher=watcher, model=models["risky"], sink=None, options=pipeline_options
+        features=features,
+        rules=rules,
+        ensemble=EnsembleStage(lambda: models["risky"]),
+        sink=None,
+        options=pipeline_options,
     )
     try:
         offset = 0
@@ -124,7 +128,7 @@ async def stages(settings: Any, txns: list[Transaction], batch_sizes: list[int])
             offset += size * repeat
             print(f"\nbatch size {size} ({repeat} batches; per batch)")
             vectors: list[Any] = []
-            samples = await timed(partial(record, store, into=vectors), batches)
+            samples = await timed(partial(record, features, into=vectors), batches)
             print(f"  features          {percentiles(samples)}")
             pairs = list(zip(batches, vectors, strict=True))
             samples = await timed(lambda pair: rules.evaluate(*pair), pairs)
@@ -132,7 +136,7 @@ async def stages(settings: Any, txns: list[Transaction], batch_sizes: list[int])
             for policy, model in models.items():
                 samples = await timed(partial(score_off_loop, model), vectors)
                 print(f"  ensemble {policy:<8} {percentiles(samples)}")
-            decisions = await scorer.pipeline.score_batch(batches[0])
+            decisions = await scorer.score_batch(batches[0])
             records = [
                 DecisionRecord(transaction=t, decision=d, received_at=datetime.now(UTC))
                 for t, d in zip(batches[0], decisions, strict=True)

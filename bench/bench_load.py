@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from cli.engine_commands import frame_payloads
-from engine.gateway_client import Failure, GatewayClient, GatewayReply, send_at_rate
+from client.gateway import Failure, GatewayClient, GatewayReply, send_at_rate
 from training.generate import generate_dataset
 
 
@@ -105,8 +105,8 @@ def start_engine(args: argparse.Namespace) -> str:
     """Start Ray and the Serve app in this process (see the module docstring); its URL."""
     os.environ["RAY_SERVE_THROUGHPUT_OPTIMIZED"] = str(args.throughput_optimized)
     from config.settings import load_settings  # noqa: PLC0415
-    from engine import runtime  # noqa: PLC0415
-    from engine.serve_config import deploy_config, load_serve_config  # noqa: PLC0415
+    from runtime import ray_cluster  # noqa: PLC0415
+    from runtime.serve_config import deploy_config, load_serve_config  # noqa: PLC0415
 
     settings = load_settings(**({"model_dir": args.model_dir} if args.model_dir else {}))
     if not (settings.database_url and settings.redis_url):
@@ -116,9 +116,9 @@ def start_engine(args: argparse.Namespace) -> str:
         settings = settings.model_copy(
             update={"database_url": urls.database_url, "redis_url": urls.redis_url}
         )
-    runtime.start_local_ray(settings.data_dir)
+    ray_cluster.start_local_ray(settings.data_dir)
     started = time.perf_counter()
-    runtime.deploy(deploy_config(load_serve_config(settings.serve_config_file), settings))
+    ray_cluster.deploy(deploy_config(load_serve_config(settings.serve_config_file), settings))
     print(
         f"Serve app running after {time.perf_counter() - started:.0f} s "
         f"(RAY_SERVE_THROUGHPUT_OPTIMIZED={args.throughput_optimized})"
@@ -147,13 +147,13 @@ def main() -> None:
     if not args.start:
         asyncio.run(run(args.url, args))
         return
-    from engine import runtime  # noqa: PLC0415
+    from runtime import ray_cluster  # noqa: PLC0415
 
     url = start_engine(args)
     try:
         asyncio.run(run(url, args))
     finally:
-        runtime.stop_ray(graceful=False)
+        ray_cluster.stop_ray(graceful=False)
 
 
 if __name__ == "__main__":

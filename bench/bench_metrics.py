@@ -6,8 +6,8 @@ the same calls in a process that never called ``ray.init``).
 
 Decisions are realistic: 50 rule results of which a few hit and one failed, three model scores,
 the per-stage latencies the pipeline records; a few are degraded. Prints p50/p99/mean per
-decision for :meth:`engine.metrics.DecisionMetrics.record`, and the time per decision when a
-micro-batch of 64 is recorded at once (:meth:`~engine.metrics.DecisionMetrics.observe`).
+decision for :meth:`runtime.metrics.DecisionMetrics.record`, and the time per decision when a
+micro-batch of 64 is recorded at once (:meth:`~runtime.metrics.DecisionMetrics.observe`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 from core.models import Contribution, Decision, ModelScore, Outcome, RuleOutcome, RuleResult
 from engine.contracts import EnsembleRow, StageFailure, Thresholds
 from engine.decision import decide
-from engine.metrics import DecisionMetrics, ray_meters
+from runtime.metrics import DecisionMetrics, ray_meters
 
 _AT = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 _RULES = 50
@@ -92,10 +92,10 @@ def main() -> None:
 
     temp_dir: Path | None = None
     if not args.no_ray:
-        from engine import runtime  # noqa: PLC0415 - only when Ray is wanted
+        from runtime import ray_cluster  # noqa: PLC0415 - only when Ray is wanted
 
         temp_dir = Path(tempfile.mkdtemp(prefix="vigil-bm-"))
-        runtime.start_local_ray(temp_dir, num_cpus=1)
+        ray_cluster.start_local_ray(temp_dir, num_cpus=1)
     try:
         decisions = make_decisions(args.decisions, args.seed)
         metrics = DecisionMetrics(ray_meters())
@@ -119,9 +119,9 @@ def main() -> None:
         print(f"  observe(64):   {batched_us:6.1f} µs per decision ({batches} batches)")
     finally:
         if temp_dir is not None:
-            from engine import runtime  # noqa: PLC0415
+            from runtime import ray_cluster  # noqa: PLC0415
 
-            runtime.stop_ray(graceful=False)
+            ray_cluster.stop_ray(graceful=False)
             shutil.rmtree(temp_dir, ignore_errors=True)
 
 

@@ -20,7 +20,7 @@ from config.settings import REPO_DIR
 from core.errors import ConfigError, Problem
 
 if TYPE_CHECKING:
-    from engine.manifests import KubernetesOptions
+    from runtime.manifests import KubernetesOptions
     from storage.writer import WriterObserver
 
 deploy_app = typer.Typer(
@@ -57,8 +57,8 @@ def serve_config_command(
     ] = None,
 ) -> None:
     """Write the Serve config for `serve deploy` on a Ray cluster (settings come from VIGIL_*)."""
-    from engine.manifests import cluster_serve_config, dump_yaml  # noqa: PLC0415
-    from engine.serve_config import load_serve_config  # noqa: PLC0415 - imports Ray's schema
+    from runtime.manifests import cluster_serve_config, dump_yaml  # noqa: PLC0415
+    from runtime.serve_config import load_serve_config  # noqa: PLC0415 - imports Ray's schema
 
     settings = _state(ctx).settings
     config = cluster_serve_config(
@@ -88,7 +88,7 @@ def k8s_command(
     ] = False,
 ) -> None:
     """Write the KubeRay RayService (serveConfigV2 from config/serve.yaml) and the web app."""
-    from engine.manifests import KubernetesOptions  # noqa: PLC0415
+    from runtime.manifests import KubernetesOptions  # noqa: PLC0415
 
     settings = _state(ctx).settings
     rendered = render_k8s(settings.serve_config_file, KubernetesOptions(image=image))
@@ -113,8 +113,8 @@ def k8s_command(
 
 def render_k8s(serve_config_file: Path, options: KubernetesOptions | None = None) -> dict[str, str]:
     """The text of each generated Kubernetes file, by file name."""
-    from engine.manifests import KubernetesOptions, dump_yaml, kubernetes_manifests  # noqa: PLC0415
-    from engine.serve_config import load_serve_config  # noqa: PLC0415
+    from runtime.manifests import KubernetesOptions, dump_yaml, kubernetes_manifests  # noqa: PLC0415
+    from runtime.serve_config import load_serve_config  # noqa: PLC0415
 
     files = kubernetes_manifests(
         load_serve_config(serve_config_file), options or KubernetesOptions()
@@ -142,10 +142,10 @@ def writer_command(
     database_url, redis_url = database_url_for(settings), redis_url_for(settings)
     observer: WriterObserver | None = None
     if ray_address is not None:
-        from engine import runtime  # noqa: PLC0415 - imports Ray
+        from runtime import ray_cluster  # noqa: PLC0415 - imports Ray
 
-        runtime.connect_ray(ray_address)
-        from engine.metrics import WriterMetrics, ray_meters  # noqa: PLC0415
+        ray_cluster.connect_ray(ray_address)
+        from runtime.metrics import WriterMetrics, ray_meters  # noqa: PLC0415
 
         observer = WriterMetrics(ray_meters())
     typer.echo(f"stream writer: Redis stream -> {redacted(database_url)} (Ctrl-C stops it)")

@@ -1,7 +1,7 @@
 """``vigil up``, ``demo``, ``status``, ``scale`` and ``score``: run and talk to the engine.
 
-The work lives in :mod:`engine.launcher` (start/stop), :mod:`engine.runtime` (Ray and Serve) and
-:mod:`engine.gateway_client` (HTTP); these commands parse arguments, read files and print.
+The work lives in :mod:`runtime.launcher` (start/stop), :mod:`runtime.ray_cluster` (Ray and
+Serve) and :mod:`client.gateway` (HTTP); these commands parse arguments, read files and print.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from core.errors import DataImportError, Problem
 if TYPE_CHECKING:
     import pandas as pd
 
-    from engine.gateway_client import Failure, GatewayReply
+    from client.gateway import Failure, GatewayReply
 
-DEPLOYMENTS = ("gateway", "features", "rules", "ensemble")  # engine.app_args.DEPLOYMENT_NAMES
+DEPLOYMENTS = ("gateway", "features", "rules", "ensemble")  # runtime.app_args.DEPLOYMENT_NAMES
 _MAX_SHOWN_PROBLEMS = 20
 
 ApiKeyOption = Annotated[
@@ -44,7 +44,7 @@ def register(app: typer.Typer) -> None:
 
 def up_command(ctx: typer.Context, *, no_ui: NoUiOption = False) -> None:
     """Start Vigil: databases (embedded unless configured), Ray, the gateway, the writer, the UI."""
-    from engine.launcher import UpOptions, run_up  # noqa: PLC0415 - heavy
+    from runtime.launcher import UpOptions, run_up  # noqa: PLC0415 - heavy
 
     state = _state(ctx)
     run_up(state.settings, UpOptions(config_file=state.config_file, with_ui=not no_ui), typer.echo)
@@ -60,7 +60,7 @@ def demo_command(
     no_ui: NoUiOption = False,
 ) -> None:
     """`vigil up` without API keys (local demo only), streaming generated transactions to it."""
-    from engine.launcher import DemoFeed, UpOptions, run_up  # noqa: PLC0415 - heavy
+    from runtime.launcher import DemoFeed, UpOptions, run_up  # noqa: PLC0415 - heavy
     from training.generate import generate_dataset  # noqa: PLC0415
 
     state = _state(ctx)
@@ -84,13 +84,13 @@ def demo_command(
 
 def status_command(ctx: typer.Context) -> None:
     """Show the deployments, their replicas, and the gateway's readiness."""
-    from engine import runtime  # noqa: PLC0415 - imports Ray
-    from engine.gateway_client import Failure, GatewayClient  # noqa: PLC0415
+    from client.gateway import Failure, GatewayClient  # noqa: PLC0415
+    from runtime import ray_cluster  # noqa: PLC0415 - imports Ray
 
     settings = _state(ctx).settings
-    info = runtime.RuntimeInfo.read(settings.data_dir)
-    runtime.connect_ray(info.ray_address)
-    app = runtime.app_state()
+    info = ray_cluster.RuntimeInfo.read(settings.data_dir)
+    ray_cluster.connect_ray(info.ray_address)
+    app = ray_cluster.app_state()
     typer.echo(f"application: {app.status} {app.message}".rstrip())
     for deployment in app.deployments:
         replicas = ", ".join(f"{k.lower()} {v}" for k, v in sorted(deployment.replicas.items()))
@@ -119,16 +119,16 @@ def scale_command(
     replicas: Annotated[int, typer.Argument(help="Replicas to run.", min=1)],
 ) -> None:
     """Change a live deployment's replica count without dropping requests."""
-    from engine import runtime  # noqa: PLC0415 - imports Ray
+    from runtime import ray_cluster  # noqa: PLC0415 - imports Ray
 
     if deployment not in DEPLOYMENTS:
         raise typer.BadParameter(
             f"unknown deployment {deployment!r}; known: {', '.join(DEPLOYMENTS)}",
             param_hint="DEPLOYMENT",
         )
-    info = runtime.RuntimeInfo.read(_state(ctx).settings.data_dir)
-    runtime.connect_ray(info.ray_address)
-    state = runtime.scale(deployment, replicas)
+    info = ray_cluster.RuntimeInfo.read(_state(ctx).settings.data_dir)
+    ray_cluster.connect_ray(info.ray_address)
+    state = ray_cluster.scale(deployment, replicas)
     typer.echo(f"{deployment}: {state.running_replicas(deployment)} replicas running")
 
 
@@ -154,7 +154,7 @@ def score_command(
     """Submit every transaction in FILE to the gateway and print the decisions."""
     import msgspec  # noqa: PLC0415
 
-    from engine.gateway_client import Failure  # noqa: PLC0415
+    from client.gateway import Failure  # noqa: PLC0415
 
     settings = _state(ctx).settings
     payloads = read_payloads(file)
@@ -186,7 +186,7 @@ def score_command(
 async def _score_all(
     url: str, payloads: list[dict[str, Any]], *, api_key: str | None, concurrency: int
 ) -> list[GatewayReply | Failure]:
-    from engine.gateway_client import GatewayClient  # noqa: PLC0415
+    from client.gateway import GatewayClient  # noqa: PLC0415
 
     slots = asyncio.Semaphore(concurrency)
     async with GatewayClient(url, api_key=api_key, max_connections=concurrency) as client:

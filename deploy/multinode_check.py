@@ -48,7 +48,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from engine.runtime import haproxy_environment
+from runtime.ray_cluster import haproxy_environment
 
 T = TypeVar("T")
 BIN = Path(sys.executable).parent

@@ -1,30 +1,35 @@
-"""Builds the scoring stages' parts from :class:`Settings`: feature specs, store, rules, model.
+"""Builds the scoring stages from :class:`Settings`: feature specs, store, rules, model.
 
-Used on Ray replicas (each deployment builds its own part) and by the in-process scorer, so both
-run exactly the same objects. Everything here does I/O and is called at start-up, never at import.
-
-The online feature store is created through an import path (``FEATURE_STORE_FACTORY``) so that the
-engine depends on the :class:`~engine.contracts.OnlineFeatureStore` protocol only; the factory is
-called as ``factory(redis_url, feature_set)`` and may return the store or an awaitable of it.
+:func:`open_stage` is the one builder: Ray replicas (each builds the stage it hosts) and the
+in-process scorer call it, so both run exactly the same objects. Everything here does I/O and is
+called at start-up, never at import.
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
-from typing import TYPE_CHECKING, Any, cast
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from config.settings import Settings
 from core.errors import ConfigError, Problem
-from engine.contracts import OnlineFeatureStore
 from engine.model import DEFAULT_TOP_K, ArtifactEnsemble, ExplainPolicy
+from engine.stages import ENSEMBLE, FEATURES, RULES, EnsembleStage, FeatureStage, RuleStage
 
 if TYPE_CHECKING:
     from features.spec import FeatureSet
     from rules.reload import RuleSetWatcher
 
-FEATURE_STORE_FACTORY = "features.online:create_online_store"
-"""``module:attribute`` of the online store factory: ``(redis_url, feature_set) -> store``."""
+Stage = FeatureStage | RuleStage | EnsembleStage
+
+
+@dataclass(frozen=True, slots=True)
+class StageOptions:
+    """How stages are built, beyond the settings."""
+
+    top_k: int = DEFAULT_TOP_K
+    """Feature contributions kept per explained row."""
+    explain: ExplainPolicy = "risky"
+    """Which rows get contributions (:mod:`engine.model`)."""
 
 
 def settings_payload(settings: Settings) -> dict[str, Any]:
@@ -58,30 +63,11 @@ def load_feature_set(settings: Settings) -> FeatureSet:
     return load(settings.features_file)
 
 
-def import_object(path: str) -> Any:
-    """The object at ``module.sub:attribute``; :class:`ConfigError` if it cannot be imported."""
-    module_name, _, attribute = path.partition(":")
-    if not module_name or not attribute:
-        raise ConfigError(f"{path!r} is not an import path of the form 'package.module:name'")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"cannot import {module_name!r} (from {path!r}): {exc}") from None
-    try:
-        return getattr(module, attribute)
-    except AttributeError:
-        raise ConfigError(f"module {module_name!r} has no attribute {attribute!r}") from None
+async def open_feature_store(settings: Settings, feature_set: FeatureSet) -> FeatureStage:
+    """The features stage over the online store on ``settings.redis_url``."""
+    from features.online import create_online_store  # noqa: PLC0415 - start-up only
 
-
-async def open_feature_store(
-    settings: Settings, feature_set: FeatureSet, *, factory: str = FEATURE_STORE_FACTORY
-) -> OnlineFeatureStore:
-    """The online feature store on ``settings.redis_url``, built by ``factory``."""
-    build = import_object(factory)
-    store = build(require_url(settings, "redis_url"), feature_set)
-    if inspect.isawaitable(store):
-        store = await store
-    return cast(OnlineFeatureStore, store)
+    return FeatureStage(await create_online_store(require_url(settings, "redis_url"), feature_set))
 
 
 def watch_rules(settings: Settings, feature_names: tuple[str, ...]) -> RuleSetWatcher:
@@ -104,3 +90,20 @@ def load_model(
     return ArtifactEnsemble(
         load_artifact(settings.model_dir, feature_names), top_k=top_k, explain=explain
     )
+
+
+async def open_stage(name: str, settings: Settings, options: StageOptions | None = None) -> Stage:
+    """The stage called ``name`` (``features``, ``rules`` or ``ensemble``), built from settings."""
+    options = options or StageOptions()
+    feature_set = load_feature_set(settings)
+    if name == FEATURES:
+        return await open_feature_store(settings, feature_set)
+    if name == RULES:
+        watcher = watch_rules(settings, feature_set.names)
+        return RuleStage(lambda: watcher.current, watcher.poll)
+    if name == ENSEMBLE:
+        model = load_model(
+            settings, feature_set.names, top_k=options.top_k, explain=options.explain
+        )
+        return EnsembleStage(lambda: model)
+    raise ConfigError(f"no stage is called {name!r}; stages: {FEATURES}, {RULES}, {ENSEMBLE}")

@@ -2,8 +2,8 @@
 
 A *stage* works on a whole micro-batch at once and answers per row, so one bad row never fails
 its neighbours: a row that could not be processed is a :class:`StageFailure` in its place. The
-same stage contracts are met by local objects (:mod:`engine.stages`) and by Ray Serve deployment
-handles (:mod:`engine.serve_scorer`), which is what lets one
+same stage contracts are met by the local stages (:mod:`engine.stages`) and by the same stages
+behind Ray Serve handles (``runtime.remote_stage.RemoteStage``), which is what lets one
 :class:`engine.pipeline.ScoringPipeline` run both in-process and on Ray.
 
 Everything here crosses process boundaries in Ray calls, so results are msgspec Structs

@@ -8,52 +8,39 @@ do. The rule set does not hot-reload here; call :meth:`InProcessScorer.reload_ru
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import cast
 
 from config.settings import Settings
 from core.clock import Clock
-from core.models import Decision, Transaction
-from engine.components import (
-    FEATURE_STORE_FACTORY,
-    load_feature_set,
-    load_model,
-    open_feature_store,
-    watch_rules,
-)
-from engine.contracts import DecisionSink, OnlineFeatureStore
-from engine.model import DEFAULT_TOP_K, ArtifactEnsemble, ExplainPolicy
+from engine.components import StageOptions, open_stage
+from engine.contracts import DecisionSink
 from engine.pipeline import PipelineOptions, ScoringPipeline
-from engine.stages import LocalEnsembleClient, LocalFeatureClient, LocalRuleClient
-
-if TYPE_CHECKING:
-    from rules.reload import RuleSetWatcher
+from engine.stages import ENSEMBLE, FEATURES, RULES, EnsembleStage, FeatureStage, RuleStage
 
 
-class InProcessScorer:
-    """A :class:`~engine.contracts.Scorer` running every stage in this process."""
+class InProcessScorer(ScoringPipeline):
+    """The scoring pipeline with every stage in this process (a ``Scorer``)."""
 
     def __init__(
         self,
         *,
-        store: OnlineFeatureStore,
-        watcher: RuleSetWatcher,
-        model: ArtifactEnsemble,
+        features: FeatureStage,
+        rules: RuleStage,
+        ensemble: EnsembleStage,
         sink: DecisionSink | None,
         clock: Clock | None = None,
         options: PipelineOptions | None = None,
     ) -> None:
-        self._watcher = watcher
-        self._store = store
-        self.model = model
-        self.pipeline = ScoringPipeline(
-            features=LocalFeatureClient(store),
-            rules=LocalRuleClient(lambda: watcher.current),
-            ensemble=LocalEnsembleClient(lambda: model),
+        super().__init__(
+            features=features,
+            rules=rules,
+            ensemble=ensemble,
             sink=sink,
             clock=clock,
             options=options,
         )
+        self._feature_stage = features
+        self._rule_stage = rules
 
     @classmethod
     async def open(
@@ -61,37 +48,25 @@ class InProcessScorer:
         settings: Settings,
         *,
         sink: DecisionSink | None,
-        feature_store_factory: str = FEATURE_STORE_FACTORY,
         clock: Clock | None = None,
         options: PipelineOptions | None = None,
-        top_k: int = DEFAULT_TOP_K,
-        explain: ExplainPolicy = "risky",
+        stage_options: StageOptions | None = None,
     ) -> InProcessScorer:
         """Build every stage from ``settings`` (feature store on ``settings.redis_url``)."""
-        feature_set = load_feature_set(settings)
-        store = await open_feature_store(settings, feature_set, factory=feature_store_factory)
         return cls(
-            store=store,
-            watcher=watch_rules(settings, feature_set.names),
-            model=load_model(settings, feature_set.names, top_k=top_k, explain=explain),
+            features=cast(FeatureStage, await open_stage(FEATURES, settings, stage_options)),
+            rules=cast(RuleStage, await open_stage(RULES, settings, stage_options)),
+            ensemble=cast(EnsembleStage, await open_stage(ENSEMBLE, settings, stage_options)),
             sink=sink,
             clock=clock,
             options=options,
         )
 
-    async def score(self, txns: Sequence[Transaction]) -> list[Decision]:
-        """One decision per transaction (micro-batched with concurrent callers)."""
-        return await self.pipeline.score(txns)
-
-    async def ready(self) -> Mapping[str, str]:
-        """The rule-set and model versions now scoring."""
-        return await self.pipeline.ready()
-
-    def reload_rules(self) -> bool:
+    async def reload_rules(self) -> bool:
         """Load edited rule files now; whether a new rule set was swapped in."""
-        return self._watcher.poll() is not None
+        return await self._rule_stage.refresh()
 
     async def aclose(self) -> None:
         """Finish batches in flight, then close the feature store."""
-        await self.pipeline.aclose()
-        await self._store.aclose()
+        await super().aclose()
+        await self._feature_stage.aclose()

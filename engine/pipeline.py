@@ -21,7 +21,7 @@ not in the durable log is never returned). Retrying is safe: feature recording i
 per ``transaction_id``.
 
 Each stored decision is logged once as ``transaction_scored`` with its per-stage latency, and
-handed to the optional :class:`~engine.contracts.DecisionObserver` (metrics, :mod:`engine.metrics`).
+handed to the optional :class:`~engine.contracts.DecisionObserver` (metrics, in ``runtime``).
 """
 
 from __future__ import annotations

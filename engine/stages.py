@@ -1,6 +1,6 @@
 """The three scoring stages as plain local objects (no Ray).
 
-The Serve deployments in :mod:`engine.deployments` wrap exactly these, and
+The Serve deployments in :mod:`runtime.deployments` wrap exactly these, and
 :class:`engine.inprocess.InProcessScorer` calls them directly, so both paths share one
 implementation. Each stage works on a batch and answers per row.
 """
@@ -25,6 +25,14 @@ from engine.contracts import (
 FEATURES = "features"
 RULES = "rules"
 ENSEMBLE = "ensemble"
+
+STAGE_METHODS: dict[str, frozenset[str]] = {
+    FEATURES: frozenset({"compute"}),
+    RULES: frozenset({"evaluate", "version"}),
+    ENSEMBLE: frozenset({"score", "version"}),
+}
+"""The methods each stage answers for a remote caller (the pipeline's contract, see
+:mod:`engine.contracts`)."""
 
 
 class RuleSetLike(Protocol):
@@ -58,7 +66,7 @@ class EnsembleModel(Protocol):
         ...
 
 
-class LocalFeatureClient:
+class FeatureStage:
     """Features straight from the online store: one store call per batch."""
 
     def __init__(self, store: OnlineFeatureStore) -> None:
@@ -73,12 +81,31 @@ class LocalFeatureClient:
             )
         return list(vectors)
 
+    async def aclose(self) -> None:
+        """Close the store's connections."""
+        await self._store.aclose()
 
-class LocalRuleClient:
-    """Evaluates whichever rule set ``current()`` returns at the start of each batch."""
 
-    def __init__(self, current: Callable[[], RuleSetLike]) -> None:
+class RuleStage:
+    """Evaluates whichever rule set ``current()`` returns at the start of each batch.
+
+    ``refresh`` (when given, e.g. a rule-file watcher's ``poll``) loads edited rule files; the
+    replica hosting the stage calls :meth:`refresh` on a timer, the in-process scorer on demand.
+    """
+
+    def __init__(
+        self,
+        current: Callable[[], RuleSetLike],
+        refresh: Callable[[], object] | None = None,
+    ) -> None:
         self._current = current
+        self._refresh = refresh
+
+    async def refresh(self) -> bool:
+        """Load edited rule files (off the event loop); whether a new rule set was swapped in."""
+        if self._refresh is None:
+            return False
+        return await asyncio.to_thread(self._refresh) is not None
 
     async def evaluate(
         self, txns: Sequence[Transaction], vectors: Sequence[FeatureVector]
@@ -106,7 +133,7 @@ def _evaluate_row(
         return StageFailure(stage=RULES, message=f"rules could not be evaluated: {exc}")
 
 
-class LocalEnsembleClient:
+class EnsembleStage:
     """Scores with a loaded model, off the event loop (``asyncio.to_thread``) by default."""
 
     def __init__(self, model: Callable[[], EnsembleModel], *, offload: bool = True) -> None:

@@ -169,10 +169,7 @@ class OnlineFeatureStore:
 
 
 async def create_online_store(redis_url: str, feature_set: FeatureSet) -> OnlineFeatureStore:
-    """A store on a new client for ``redis_url`` with the default options, script loaded.
-
-    The engine's factory (``engine.components.FEATURE_STORE_FACTORY``).
-    """
+    """A store on a new client for ``redis_url`` with the default options, script loaded."""
     return await OnlineFeatureStore.connect(redis_url, feature_set)
 
 

@@ -1,6 +1,6 @@
 """The gateway's composition root on a Serve replica: ``build_gateway(settings, scorer, ...)``.
 
-The engine's ingress deployment imports this by path (``engine.app_args.GATEWAY_FACTORY``) and
+The engine's ingress deployment imports this by path (``runtime.app_args.GATEWAY_FACTORY``) and
 calls it on the replica with its :class:`~serving.operations.Operations`. It wires the real
 collaborators into :func:`serving.app.create_app`: the storage repository on
 ``settings.database_url``, readiness probes for PostgreSQL, Redis and the scoring stages (rule set

@@ -1,6 +1,6 @@
 """What the ``/v1/admin`` routes need from the running engine: the :class:`Operations` protocol.
 
-The engine implements it (``engine.operations.ServeOperations``, handed to the gateway factory on
+The engine implements it (``runtime.operations.ServeOperations``, handed to the gateway factory on
 the Serve replica); tests use an in-memory fake. Its results are the engine's contract structs,
 which are also their wire form.
 """

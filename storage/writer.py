@@ -13,7 +13,7 @@ transaction with ``ON CONFLICT DO NOTHING``, and acknowledges the entries only a
   acknowledged. Schema or connection problems are never treated as poison.
 
 An optional :class:`WriterObserver` hears about every committed batch and how far behind the
-stream the writer is (``engine.metrics`` turns that into Prometheus metrics; storage stays free
+stream the writer is (``runtime.metrics`` turns that into Prometheus metrics; storage stays free
 of Ray).
 """
 

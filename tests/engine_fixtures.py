@@ -24,14 +24,14 @@ import pytest
 from pydantic.warnings import PydanticDeprecatedSince20
 
 from config.settings import CONFIG_DIR, Settings, load_settings
-from engine import runtime
+from runtime import ray_cluster
 from storage.stream import stream_client
 from storage.writer import StreamWriter, WriterConfig
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-runtime.apply_ray_environment()  # before any test module imports Ray
+ray_cluster.apply_ray_environment()  # before any test module imports Ray
 
 with warnings.catch_warnings():
     # Ray 2.60's own schema passes pydantic-v1 style Field kwargs; not ours to fix.
@@ -71,8 +71,8 @@ def engine_settings(
         model_dir=trained_model_dir,
         data_dir=data_dir,
         rules_dir=rules_dir,
-        http_port=runtime.free_port(),
-        metrics_port=runtime.free_port(),
+        http_port=ray_cluster.free_port(),
+        metrics_port=ray_cluster.free_port(),
         auth_enabled=False,
     )
     shutil.rmtree(data_dir, ignore_errors=True)
@@ -81,21 +81,21 @@ def engine_settings(
 @pytest.fixture(scope="session")
 def gateway_url(engine_settings: Settings) -> Iterator[str]:
     """The URL of the running Serve application (Ray started once, stopped at session end)."""
-    from engine.serve_config import deploy_config, load_serve_config  # noqa: PLC0415
+    from runtime.serve_config import deploy_config, load_serve_config  # noqa: PLC0415
 
     config = deploy_config(load_serve_config(engine_settings.serve_config_file), engine_settings)
-    runtime.start_local_ray(engine_settings.data_dir, metrics_port=engine_settings.metrics_port)
+    ray_cluster.start_local_ray(engine_settings.data_dir, metrics_port=engine_settings.metrics_port)
     try:
-        runtime.deploy(config, timeout_s=300)
+        ray_cluster.deploy(config, timeout_s=300)
         yield f"http://{engine_settings.http_host}:{engine_settings.http_port}"
     finally:
-        runtime.stop_ray(graceful=False)
+        ray_cluster.stop_ray(graceful=False)
 
 
 @pytest.fixture(scope="session")
 def metrics_url(engine_settings: Settings, gateway_url: str) -> str:
-    """Where the running engine's Ray node serves Prometheus metrics (engine.metrics)."""
-    from engine.metrics import METRICS_PATH  # noqa: PLC0415
+    """Where the running engine's Ray node serves Prometheus metrics (runtime.metrics)."""
+    from runtime.metrics import METRICS_PATH  # noqa: PLC0415
 
     return f"http://127.0.0.1:{engine_settings.metrics_port}{METRICS_PATH}"
 

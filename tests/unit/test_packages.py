@@ -16,6 +16,8 @@ PACKAGES = [
     "storage",
     "artifacts",
     "engine",
+    "runtime",
+    "client",
     "serving",
     "ui",
     "training",

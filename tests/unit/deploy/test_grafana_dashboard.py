@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from config.settings import REPO_DIR
-from engine.metrics import METRICS, SERVE_METRICS, exported_series_names
+from runtime.metrics import METRICS, SERVE_METRICS, exported_series_names
 
 DASHBOARD = REPO_DIR / "deploy" / "grafana" / "dashboards" / "vigil.json"
 _METRIC_TOKEN = re.compile(r"\bray_[a-zA-Z0-9_:]+")
@@ -43,7 +43,7 @@ def exprs(dashboard: dict[str, Any]) -> list[str]:
 
 
 def test_every_expression_names_only_defined_metrics(exprs: list[str]) -> None:
-    """Each metric an expression names is one of engine.metrics (or its listed Serve metrics)."""
+    """Each metric an expression names is one of runtime.metrics (or its listed Serve metrics)."""
     known = exported_series_names()
     for expr in exprs:
         names = set(_METRIC_TOKEN.findall(expr))

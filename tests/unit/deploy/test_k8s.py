@@ -15,14 +15,14 @@ from cli.deploy_commands import K8S_DIR, parse_resources, render_k8s
 from cli.main import app
 from config.settings import CONFIG_DIR
 from core.errors import ConfigError
-from engine.manifests import (
+from runtime.manifests import (
     METRICS_PORT,
     RAY_VERSION,
     SECRET_KEYS,
     autoscaling_bounds,
     cluster_serve_config,
 )
-from engine.serve_config import load_serve_config
+from runtime.serve_config import load_serve_config
 
 SERVE_YAML = CONFIG_DIR / "serve.yaml"
 

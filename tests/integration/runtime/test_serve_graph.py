@@ -9,8 +9,8 @@ from typing import Any, cast
 import pytest
 from redis.asyncio import Redis
 
-from engine import runtime
-from engine.gateway_client import Failure, GatewayClient, GatewayReply
+from client.gateway import Failure, GatewayClient, GatewayReply
+from runtime import ray_cluster
 from storage.codec import decode_entry
 from storage.stream import DECISION_STREAM
 
@@ -106,8 +106,8 @@ async def test_scaling_a_live_deployment_drops_no_request(gateway_url: str) -> N
     async with GatewayClient(gateway_url) as client:
         senders = [asyncio.create_task(keep_sending(client, w)) for w in range(4)]
         try:
-            up = await asyncio.to_thread(runtime.scale, "features", 2, timeout_s=240)
-            down = await asyncio.to_thread(runtime.scale, "features", 1, timeout_s=240)
+            up = await asyncio.to_thread(ray_cluster.scale, "features", 2, timeout_s=240)
+            down = await asyncio.to_thread(ray_cluster.scale, "features", 1, timeout_s=240)
         finally:
             stop.set()
             await asyncio.gather(*senders)

@@ -4,7 +4,7 @@ Ray Serve's schema accepts unknown keys (for forward compatibility), so a typo s
 ``num_replica`` would silently do nothing; here every unknown key, unknown deployment name and bad
 application ``args`` is an error with ``file:line:col``.
 
-Ray is imported inside the functions: the ``RAY_*`` environment (:mod:`engine.runtime`) must be
+Ray is imported inside the functions: the ``RAY_*`` environment (:mod:`runtime.ray_cluster`) must be
 in place before the first ``import ray`` of a process.
 """
 
@@ -21,8 +21,8 @@ from ruamel.yaml.error import MarkedYAMLError
 
 from config.settings import Settings
 from core.errors import ConfigError, Problem
-from engine.app_args import APP_IMPORT_PATH, DEPLOYMENT_NAMES, decode_args
 from engine.components import settings_payload
+from runtime.app_args import APP_IMPORT_PATH, DEPLOYMENT_NAMES, decode_args
 
 if TYPE_CHECKING:
     from ray.serve.schema import ServeApplicationSchema, ServeDeploySchema

@@ -25,7 +25,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import LiteralScalarString
 
 from core.errors import ConfigError
-from engine.app_args import APP_IMPORT_PATH, DEPLOYMENT_NAMES
+from runtime.app_args import APP_IMPORT_PATH, DEPLOYMENT_NAMES
 
 RAY_VERSION = "2.60.0"
 """The Ray in the image (``ray[serve]==2.60.0`` in pyproject.toml); KubeRay wants it spelled out."""
@@ -43,7 +43,7 @@ CLUSTER_RAY_ENVIRONMENT: Mapping[str, str] = {
     "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
     "RAY_USAGE_STATS_ENABLED": "0",
 }
-"""``engine.runtime.RAY_ENVIRONMENT`` minus what is local-only (uv, token file, HAProxy ports)."""
+"""``ray_cluster.RAY_ENVIRONMENT`` minus what is local-only (uv, token file, HAProxy ports)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """The arguments of the Serve application (``args`` in ``config/serve.yaml``), strictly typed.
 
-``serve run`` / ``serve deploy`` hand ``args`` to :func:`engine.graph.app_builder`, which decodes
+``serve run`` / ``serve deploy`` hand ``args`` to :func:`runtime.graph.app_builder`, which decodes
 them into :class:`EngineArgs`; unknown keys and wrong types are errors naming the key.
 """
 
@@ -13,21 +13,18 @@ import msgspec
 from config.settings import Settings, load_settings
 from core.errors import ConfigError, Problem
 from engine.batching import BatchingOptions
-from engine.components import FEATURE_STORE_FACTORY, settings_from_payload
+from engine.components import settings_from_payload
 from engine.contracts import Thresholds
 from engine.degraded import DegradedPolicies
 from engine.pipeline import DEFAULT_THRESHOLDS, PipelineOptions
 from engine.sink import DEFAULT_REPLAY_WINDOW_S
 
-APP_IMPORT_PATH = "engine.graph:app_builder"
+APP_IMPORT_PATH = "runtime.graph:app_builder"
 """The application builder's import path, as written in ``config/serve.yaml``."""
 APP_NAME = "vigil"
 """The Serve application's name."""
 DEPLOYMENT_NAMES = ("gateway", "features", "rules", "ensemble")
-"""Every deployment of the application, ingress first (bound in :mod:`engine.graph`)."""
-GATEWAY_FACTORY = "serving.gateway:build_gateway"
-"""``module:attribute`` of the gateway builder, called on the gateway replica as
-``factory(settings, scorer, operations=...)``; returns an ASGI app or an awaitable of one."""
+"""Every deployment of the application, ingress first (bound in :mod:`runtime.graph`)."""
 
 
 class EngineArgs(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -37,8 +34,6 @@ class EngineArgs(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     """A full settings payload (``vigil up`` passes one); when absent, ``config_file`` is read."""
     config_file: str | None = None
     """A settings YAML file read on the controller (plus ``VIGIL_*`` variables there)."""
-    gateway_factory: str = GATEWAY_FACTORY
-    feature_store_factory: str = FEATURE_STORE_FACTORY
     batch_max_size: int = 64
     batch_max_wait_ms: float = 2.0
     batch_max_in_flight: int = 4

@@ -16,8 +16,8 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from client.gateway import GatewayClient, GatewayReply
 from config.settings import Settings
-from engine.gateway_client import GatewayClient, GatewayReply
 from storage.writer import StreamWriter
 
 pytestmark = pytest.mark.slow

@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.testing import capture_logs
 
 from core.access import Scope
-from engine.launcher import UI_KEY_NAME, issue_ui_key, revoke_ui_keys
+from runtime.launcher import UI_KEY_NAME, issue_ui_key, revoke_ui_keys
 from storage.api_keys import ApiKeyStore
 
 

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from core.errors import ConfigError, InvalidInputError, NotFoundError
-from engine.app_args import decode_args
 from engine.contracts import DeploymentInfo, ReplicaCounts
-from engine.operations import ServeOperations
-from engine.rule_versions import MIN_TTL_S, active_version, announcement_ttl_s
-from engine.runtime import deployments_of
+from runtime.app_args import decode_args
+from runtime.operations import ServeOperations
+from runtime.ray_cluster import deployments_of
+from runtime.rule_versions import MIN_TTL_S, active_version, announcement_ttl_s
 
 
 def _deployment(status: str, target: int, states: list[str], message: str = "") -> dict[str, Any]:

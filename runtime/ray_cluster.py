@@ -21,7 +21,7 @@ Ray specifics that matter here (DESIGN §9):
   57-byte node directory) and free ports, so two engines (a ``vigil up`` and a test run, say) can
   share a machine. Set the ``RAY_SERVE_HAPROXY_*`` variables to choose them yourself.
 
-The application is deployed from a Serve config (:mod:`engine.serve_config`) exactly as ``serve
+The application is deployed from a Serve config (:mod:`runtime.serve_config`) exactly as ``serve
 run config.yaml`` does, so a later re-deploy that only changes replica counts scales the live
 deployments in place instead of restarting them.
 """
@@ -40,8 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError, DependencyUnavailableError, NotFoundError
-from engine.app_args import APP_NAME, DEPLOYMENT_NAMES
 from engine.contracts import DeploymentInfo, ReplicaCounts
+from runtime.app_args import APP_NAME, DEPLOYMENT_NAMES
 
 RAY_ENVIRONMENT: Mapping[str, str] = {
     "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0",
@@ -134,7 +134,7 @@ def start_local_ray(
     """Start a new single-node Ray under ``data_dir/ray``; return its GCS address.
 
     ``metrics_port``: where Ray's metrics agent serves Prometheus metrics (Vigil's and Ray
-    Serve's, :mod:`engine.metrics`) at ``/metrics``; ``None`` lets Ray pick a free port.
+    Serve's, :mod:`runtime.metrics`) at ``/metrics``; ``None`` lets Ray pick a free port.
     """
     apply_ray_environment()
     import ray  # noqa: PLC0415 - Ray is heavy; only commands that run it import it
@@ -302,7 +302,7 @@ def apply_replicas(deployment: str, replicas: int) -> None:
     """
     from ray.serve.schema import ServeDeploySchema, ServeInstanceDetails  # noqa: PLC0415
 
-    from engine.serve_config import with_replicas  # noqa: PLC0415
+    from runtime.serve_config import with_replicas  # noqa: PLC0415
 
     client = _controller_client()
     details = ServeInstanceDetails(**client.get_serve_details())
@@ -333,7 +333,7 @@ def deployment_infos() -> list[DeploymentInfo]:
 def deployments_of(details: Mapping[str, Any], app_name: str = APP_NAME) -> list[DeploymentInfo]:
     """The application's deployments in Serve's instance details (the controller's plain dict).
 
-    Ordered as :data:`~engine.app_args.DEPLOYMENT_NAMES` (others after, by name); ``running``
+    Ordered as :data:`~runtime.app_args.DEPLOYMENT_NAMES` (others after, by name); ``running``
     counts replicas in the ``RUNNING`` state. :class:`NotFoundError` if the app is not deployed.
     """
     app = (details.get("applications") or {}).get(app_name)

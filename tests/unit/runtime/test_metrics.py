@@ -13,7 +13,7 @@ from config.settings import REPO_DIR
 from core.models import Decision, ModelScore, Outcome, RuleOutcome, RuleResult
 from engine.contracts import EnsembleRow, StageFailure, Thresholds
 from engine.decision import decide
-from engine.metrics import (
+from runtime.metrics import (
     DECISIONS,
     DEGRADED,
     METRICS,

@@ -5,16 +5,16 @@ from __future__ import annotations
 import pytest
 
 from core.errors import ConfigError
-from engine.app_args import decode_args
+from runtime.app_args import decode_args
 
 
 def test_defaults_decode_to_working_options() -> None:
-    """Empty args give the default batching, timeout and gateway factory."""
+    """Empty args give the default batching and timeout."""
     args = decode_args({})
     options = args.pipeline_options()
     assert options.batching.max_batch_size == 64
     assert options.batching.max_wait_s == pytest.approx(0.002)
-    assert args.gateway_factory == "serving.gateway:build_gateway"
+    assert options.stage_timeout_s == pytest.approx(2.0)
 
 
 def test_settings_payload_round_trips() -> None:

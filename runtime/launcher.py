@@ -33,10 +33,10 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from client.gateway import Failure, GatewayClient, send_at_rate
 from config.settings import REPO_DIR, Settings
 from engine.components import require_url
-from engine.gateway_client import Failure, GatewayClient, send_at_rate
-from engine.metrics import METRICS_PATH
+from runtime.metrics import METRICS_PATH
 
 if TYPE_CHECKING:
     from storage.api_keys import ApiKeyStore
@@ -72,10 +72,10 @@ class UpOptions:
 
 def run_up(settings: Settings, options: UpOptions, echo: Echo) -> None:
     """Start everything, block until Ctrl-C / SIGTERM, then stop everything."""
-    from engine import runtime  # noqa: PLC0415
+    from runtime import ray_cluster  # noqa: PLC0415
 
-    runtime.apply_ray_environment()  # before anything imports Ray
-    from engine.serve_config import deploy_config, load_serve_config  # noqa: PLC0415
+    ray_cluster.apply_ray_environment()  # before anything imports Ray
+    from runtime.serve_config import deploy_config, load_serve_config  # noqa: PLC0415
     from storage.embedded import start_embedded, stop_embedded  # noqa: PLC0415 - heavy imports
     from storage.migrations import upgrade  # noqa: PLC0415
 
@@ -102,15 +102,15 @@ def run_up(settings: Settings, options: UpOptions, echo: Echo) -> None:
         elif options.with_ui and settings.ui_gateway_api_key is None:
             ui_key = asyncio.run(issue_ui_key(database_url))
         echo("starting Ray ...")
-        address = runtime.start_local_ray(settings.data_dir, metrics_port=settings.metrics_port)
+        address = ray_cluster.start_local_ray(settings.data_dir, metrics_port=settings.metrics_port)
         echo(f"Ray is up at {address}; deploying the Serve application (this takes a while) ...")
-        state = runtime.deploy(
+        state = ray_cluster.deploy(
             deploy_config(serve_config, settings), timeout_s=options.deploy_timeout_s
         )
         gateway_url = f"http://{settings.http_host}:{settings.http_port}"
-        runtime.RuntimeInfo(ray_address=address, gateway_url=gateway_url, pid=os.getpid()).write(
-            settings.data_dir
-        )
+        ray_cluster.RuntimeInfo(
+            ray_address=address, gateway_url=gateway_url, pid=os.getpid()
+        ).write(settings.data_dir)
         for deployment in state.deployments:
             echo(f"  {deployment.name}: {deployment.status} {deployment.replicas}")
         if options.with_ui:
@@ -127,8 +127,8 @@ def run_up(settings: Settings, options: UpOptions, echo: Echo) -> None:
             stop_process(ui)
         if ui_key is not None:
             asyncio.run(revoke_ui_keys(require_url(settings, "database_url")))
-        runtime.RuntimeInfo.remove(settings.data_dir)
-        runtime.stop_ray()
+        ray_cluster.RuntimeInfo.remove(settings.data_dir)
+        ray_cluster.stop_ray()
         if embedded:
             stop_embedded(settings.data_dir)
         echo("stopped")
@@ -208,7 +208,7 @@ async def _run_until_stopped(
     settings: Settings, gateway_url: str, options: UpOptions, echo: Echo
 ) -> None:
     from config.logging import configure_logging  # noqa: PLC0415
-    from engine.metrics import WriterMetrics, ray_meters  # noqa: PLC0415 - imports Ray
+    from runtime.metrics import WriterMetrics, ray_meters  # noqa: PLC0415 - imports Ray
     from storage.database import create_engine  # noqa: PLC0415
     from storage.log_shipping import LogShipping  # noqa: PLC0415
     from storage.stream import stream_client  # noqa: PLC0415
@@ -223,7 +223,7 @@ async def _run_until_stopped(
     shipping.start()
     redis = stream_client(require_url(settings, "redis_url"))
     database = create_engine(require_url(settings, "database_url"))
-    # This process is a Ray driver: its metrics are exported with the replicas' (engine.metrics).
+    # This process is a Ray driver: its metrics are exported with the replicas' (runtime.metrics).
     writer = StreamWriter(redis, database, observer=WriterMetrics(ray_meters()))
     writer_task = asyncio.create_task(writer.run(), name="stream-writer")
     feed_task = (

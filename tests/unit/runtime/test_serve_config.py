@@ -10,8 +10,8 @@ import pytest
 from cli.engine_commands import DEPLOYMENTS
 from config.settings import CONFIG_DIR, load_settings
 from core.errors import ConfigError
-from engine.app_args import DEPLOYMENT_NAMES, decode_args
-from engine.serve_config import deploy_config, load_serve_config, with_replicas
+from runtime.app_args import DEPLOYMENT_NAMES, decode_args
+from runtime.serve_config import deploy_config, load_serve_config, with_replicas
 
 SHIPPED = CONFIG_DIR / "serve.yaml"
 
@@ -26,7 +26,7 @@ def _minimal(deployment_lines: str = "", args_lines: str = "") -> str:
     return (
         "applications:\n"
         "  - name: vigil\n"
-        "    import_path: engine.graph:app_builder\n"
+        "    import_path: runtime.graph:app_builder\n"
         f"    args:\n      top_k: 3\n{args_lines}"
         f"    deployments:\n      - name: rules\n{deployment_lines}"
     )
@@ -37,7 +37,8 @@ def test_shipped_config_names_every_deployment_once() -> None:
     raw = load_serve_config(SHIPPED)
     [app] = raw["applications"]
     assert sorted(d["name"] for d in app["deployments"]) == sorted(DEPLOYMENT_NAMES)
-    assert decode_args(app["args"]).gateway_factory == "serving.gateway:build_gateway"
+    assert app["import_path"] == "runtime.graph:app_builder"
+    assert decode_args(app["args"]).batch_max_size == 64
 
 
 def test_shipped_config_fits_two_replicas_of_everything_on_two_cpus() -> None:

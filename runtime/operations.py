@@ -4,8 +4,8 @@ them (they satisfy ``serving.operations.Operations``).
 Everything that talks to the Serve controller blocks (``ray.get`` underneath), so it runs in a
 worker thread, never on the replica's event loop. Scaling returns as soon as Serve has the new
 target; the replicas start or drain afterwards, while the others keep serving (see
-:func:`engine.runtime.apply_replicas`). Rule-set versions come from the announcements the rules
-replicas publish in Redis (:mod:`engine.rule_versions`).
+:func:`runtime.ray_cluster.apply_replicas`). Rule-set versions come from the announcements the rules
+replicas publish in Redis (:mod:`runtime.rule_versions`).
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from core.errors import DependencyUnavailableError, InvalidInputError, NotFoundError, Problem
-from engine import runtime
-from engine.app_args import DEPLOYMENT_NAMES
 from engine.contracts import DeploymentInfo, RuleVersions, ScaleAccepted
-from engine.rule_versions import active_version, read_versions
+from runtime import ray_cluster
+from runtime.app_args import DEPLOYMENT_NAMES
+from runtime.rule_versions import active_version, read_versions
 
 REDIS_TIMEOUT_S: Final = 2.0
 CONTROLLER_TIMEOUT_S: Final = 30.0
@@ -47,7 +47,7 @@ class ServeOperations:
 
     async def list_deployments(self) -> list[DeploymentInfo]:
         """Every deployment with its Serve status and target / running replica counts."""
-        return await _ask_controller(runtime.deployment_infos)
+        return await _ask_controller(ray_cluster.deployment_infos)
 
     async def scale(self, deployment: str, replicas: int) -> ScaleAccepted:
         """Give ``deployment`` a new replica count; return once Serve has accepted it.
@@ -66,7 +66,7 @@ class ServeOperations:
                 [Problem("$.replicas", f"must be between 1 and {self._max_replicas}")],
             )
         async with self._scaling:
-            await _ask_controller(lambda: runtime.apply_replicas(deployment, replicas))
+            await _ask_controller(lambda: ray_cluster.apply_replicas(deployment, replicas))
         return ScaleAccepted(name=deployment, target=replicas)
 
     async def rule_versions(self) -> RuleVersions:

@@ -7,7 +7,7 @@
                                                └→ ensemble  ┘ awaited together
 
 :func:`app_builder` is the application builder named in ``config/serve.yaml``
-(``import_path: engine.graph:app_builder``), so ``serve run config/serve.yaml`` and
+(``import_path: runtime.graph:app_builder``), so ``serve run config/serve.yaml`` and
 ``serve deploy`` build the same graph that ``vigil up`` starts.
 """
 
@@ -17,20 +17,20 @@ from typing import Any
 
 from ray.serve import Application
 
-from engine.app_args import EngineArgs, decode_args
-from engine.deployments import (
-    ensemble_deployment,
-    features_deployment,
-    gateway_deployment,
-    rules_deployment,
-)
+from engine.stages import ENSEMBLE, FEATURES, RULES
+from runtime.app_args import EngineArgs, decode_args
+from runtime.deployments import gateway_deployment, stage_deployment
+
+features_deployment = stage_deployment(FEATURES, num_cpus=0.125, max_ongoing_requests=64)
+rules_deployment = stage_deployment(RULES, num_cpus=0.125, max_ongoing_requests=64)
+ensemble_deployment = stage_deployment(ENSEMBLE, num_cpus=0.25, max_ongoing_requests=32)
 
 
 def build_app(args: EngineArgs) -> Application:
     """The bound application: the gateway ingress holding handles to the three stages."""
-    features = features_deployment.bind(args)
-    rules = rules_deployment.bind(args)
-    ensemble = ensemble_deployment.bind(args)
+    features = features_deployment.bind(FEATURES, args)
+    rules = rules_deployment.bind(RULES, args)
+    ensemble = ensemble_deployment.bind(ENSEMBLE, args)
     return gateway_deployment.bind(features, rules, ensemble, args)
 
 

@@ -23,8 +23,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from engine.gateway_client import GatewayClient, GatewayReply
-from engine.metrics import (
+from client.gateway import GatewayClient, GatewayReply
+from runtime.metrics import (
     DECISIONS,
     DEGRADABLE_STAGES,
     DEGRADED,
