@@ -163,13 +163,9 @@ def load_settings(
 
 
 def _read_yaml_settings(path: Path) -> dict[str, Any]:
-    from ruamel.yaml import YAML  # noqa: PLC0415 - only settings files need YAML here
-    from ruamel.yaml.error import YAMLError  # noqa: PLC0415
+    from config.yaml_source import read_yaml  # noqa: PLC0415 - only settings files need YAML
 
-    try:
-        data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
-    except YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    data = read_yaml(path.read_text(encoding="utf-8"), str(path))
     if data is None:
         return {}
     if not isinstance(data, dict):

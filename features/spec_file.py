@@ -18,10 +18,9 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from config.yaml_source import at, read_yaml, unknown_keys
 from core.errors import FeatureSpecError, Problem
 from features.definitions import (
     FeatureSet,
@@ -44,17 +43,7 @@ _KINDS: Final = frozenset(kind.value for kind in TransactionFeatureKind)
 def parse_feature_set(text: str, source: str) -> FeatureSet:
     """The feature set in ``text``; :class:`FeatureSpecError` lists every problem as
     ``source:line:col: message``."""
-    try:
-        root = YAML(typ="rt").load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        reason = exc.problem or exc.context or "invalid YAML"
-        raise FeatureSpecError(
-            f"{source} is not valid YAML", [Problem(where, str(reason))]
-        ) from None
-    except YAMLError as exc:  # errors without a position, e.g. unreadable characters
-        raise FeatureSpecError(f"{source} is not valid YAML", [Problem(source, str(exc))]) from None
+    root = read_yaml(text, source, FeatureSpecError)
     parser = _Parser(source)
     feature_set = parser.feature_set(root)
     if parser.problems or feature_set is None:
@@ -71,13 +60,8 @@ class _Parser:
         self._spec_locations: list[str] = []
         self._kind_locations: list[str] = []
 
-    def at(self, position: tuple[int, int] | None) -> str:
-        if position is None:
-            return self.source
-        return f"{self.source}:{position[0] + 1}:{position[1] + 1}"
-
-    def fail(self, position: tuple[int, int] | None, message: str) -> None:
-        self.problems.append(Problem(self.at(position), message))
+    def fail(self, position: tuple[int, int], message: str) -> None:
+        self.problems.append(Problem(at(self.source, position), message))
 
     def feature_set(self, root: object) -> FeatureSet | None:
         if not isinstance(root, CommentedMap):
@@ -112,15 +96,16 @@ class _Parser:
             where = items.lc.item(index)
             if isinstance(item, str) and item in _KINDS:
                 kinds.append(TransactionFeatureKind(item))
-                self._kind_locations.append(self.at(where))
+                self._kind_locations.append(at(self.source, where))
             else:
                 self.fail(where, f"unknown per-transaction feature {item!r}; known: {known}")
         return tuple(kinds)
 
     def _unknown_keys(self, node: CommentedMap, known: tuple[str, ...]) -> None:
-        for key in node:
-            if key not in known:
-                self.fail(node.lc.key(key), f"unknown key {key!r}; known: {', '.join(known)}")
+        listed = ", ".join(known)
+        self.problems += unknown_keys(
+            self.source, node, known, lambda key: f"unknown key {key!r}; known: {listed}"
+        )
 
     def _specs(self, item: object, position: tuple[int, int]) -> list[FeatureSpec]:
         if not isinstance(item, CommentedMap):
@@ -140,7 +125,7 @@ class _Parser:
         specs = []
         for window, where in windows:
             specs.append(FeatureSpec(entity=entity, stat=stat, window=window, lag=lag, of=of))
-            self._spec_locations.append(self.at(where))
+            self._spec_locations.append(at(self.source, where))
         return specs
 
     def _field(self, item: CommentedMap, key: str, position: tuple[int, int]) -> str | None:

@@ -12,12 +12,20 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import msgspec
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.scalarbool import ScalarBoolean
 
+from config.yaml_source import (
+    at,
+    error_position,
+    item_at,
+    key_at,
+    load_yaml,
+    node_at,
+    plain,
+    value_at,
+)
 from core.errors import Problem
 from rules.positions import locate_in_scalar
 from rules.schema import FIELD_HINTS, RuleFileSpec, RuleSpec
@@ -44,8 +52,7 @@ class ParsedRule:
     @property
     def location(self) -> str:
         """``file:line:col`` of the rule's id."""
-        line, column = self.id_position
-        return f"{self.label}:{line + 1}:{column + 1}"
+        return at(self.label, self.id_position)
 
     def locate_in_when(self, line: int, column: int) -> str:
         """``file:line:col`` of a 1-based position inside the ``when`` expression."""
@@ -66,7 +73,7 @@ class ParsedFile:
 def parse_rule_file(label: str, text: str) -> ParsedFile:
     """Parse the text of one rule file named ``label`` in messages."""
     try:
-        document = _yaml(allow_duplicate_keys=False).load(text)
+        document = load_yaml(text)
     except DuplicateKeyError as exc:
         return ParsedFile([], [_yaml_problem(label, exc, _rule_at(text, exc))])
     except MarkedYAMLError as exc:
@@ -78,7 +85,7 @@ def parse_rule_file(label: str, text: str) -> ParsedFile:
         message = f"expected a mapping with a `rules` list, got {kind}"
         return ParsedFile([], [Problem(f"{label}:1:1", message)])
     try:
-        msgspec.convert(_plain(document), RuleFileSpec, strict=True)
+        msgspec.convert(plain(document), RuleFileSpec, strict=True)
     except msgspec.ValidationError as exc:
         return ParsedFile([], [_validation_problem(label, document, str(exc), None)])
     lines = tuple(text.splitlines())
@@ -87,24 +94,17 @@ def parse_rule_file(label: str, text: str) -> ParsedFile:
     for index, item in enumerate(items):
         name = _rule_name(item, index)
         if not isinstance(item, CommentedMap):
-            line, column = items.lc.item(index)
             message = f"rule {name}: expected a mapping of rule fields"
-            parsed.problems.append(Problem(f"{label}:{line + 1}:{column + 1}", message))
+            parsed.problems.append(Problem(item_at(label, items, index), message))
             continue
         try:
-            spec = msgspec.convert(_plain(item), RuleSpec, strict=True)
+            spec = msgspec.convert(plain(item), RuleSpec, strict=True)
         except msgspec.ValidationError as exc:
             parsed.problems.append(_validation_problem(label, item, str(exc), name))
             continue
         position = item.lc.value("id")
         parsed.rules.append(ParsedRule(spec, label, position, item.lc.value("when"), lines))
     return parsed
-
-
-def _yaml(*, allow_duplicate_keys: bool) -> YAML:
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = allow_duplicate_keys
-    return yaml
 
 
 def _rule_name(item: object, index: int) -> str:
@@ -118,8 +118,6 @@ def _rule_name(item: object, index: int) -> str:
 
 def _yaml_problem(label: str, exc: MarkedYAMLError, rule: str | None) -> Problem:
     """A duplicate key names its rule; a syntax error names the last rule read before it."""
-    mark = exc.problem_mark or exc.context_mark
-    line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
     message = str(exc.problem or exc.context or "invalid YAML")
     if exc.problem and exc.context:
         message = f"{exc.problem} ({exc.context})"
@@ -128,17 +126,17 @@ def _yaml_problem(label: str, exc: MarkedYAMLError, rule: str | None) -> Problem
     else:
         after = f" (last rule read: {rule})" if rule else ""
         text = f"YAML syntax error{after}: {message}"
-    return Problem(f"{label}:{line}:{column}", text)
+    return Problem(at(label, error_position(exc) or (0, 0)), text)
 
 
 def _last_rule_before(text: str, exc: MarkedYAMLError) -> str | None:
     """The id of the last rule in the lines before a syntax error, if they parse."""
-    mark = exc.problem_mark or exc.context_mark
-    if mark is None or mark.line == 0:
+    position = error_position(exc)
+    if position is None or position[0] == 0:
         return None
-    prefix = "\n".join(text.splitlines()[: mark.line]) + "\n"
+    prefix = "\n".join(text.splitlines()[: position[0]]) + "\n"
     try:
-        document = _yaml(allow_duplicate_keys=True).load(prefix)
+        document = load_yaml(prefix, allow_duplicate_keys=True)
     except YAMLError:
         return None
     items = document.get("rules") if isinstance(document, CommentedMap) else None
@@ -151,7 +149,7 @@ def _rule_at(text: str, exc: MarkedYAMLError) -> str | None:
     """The rule holding a duplicate key, read again with duplicates allowed."""
     mark = exc.problem_mark
     try:
-        document = _yaml(allow_duplicate_keys=True).load(text)
+        document = load_yaml(text, allow_duplicate_keys=True)
     except YAMLError:
         return None
     items = document.get("rules") if isinstance(document, CommentedMap) else None
@@ -169,15 +167,15 @@ def _validation_problem(label: str, node: CommentedMap, error: str, rule: str | 
     match = _AT.match(error)
     message = match.group("message") if match else error
     path = _SEGMENT.findall(match.group("path") or "") if match else []
-    line, column = node.lc.line, node.lc.col
+    where = node_at(label, node)
     field: str | None = None
     target: Any = node
     for key, index in path:
         if isinstance(target, CommentedMap) and key in target:
-            line, column = target.lc.value(key)
+            where = value_at(label, target, key)
             target, field = target[key], key
         elif isinstance(target, CommentedSeq) and index and int(index) < len(target):
-            line, column = target.lc.item(int(index))
+            where = item_at(label, target, int(index))
             target = target[int(index)]
         else:
             break
@@ -185,7 +183,7 @@ def _validation_problem(label: str, node: CommentedMap, error: str, rule: str | 
     missing = _MISSING_FIELD.search(message)
     allowed = RuleSpec.__struct_fields__ if rule else RuleFileSpec.__struct_fields__
     if unknown and isinstance(target, CommentedMap) and unknown.group(1) in target:
-        line, column = target.lc.key(unknown.group(1))
+        where = key_at(label, target, unknown.group(1))
         message = f"unknown key `{unknown.group(1)}` (allowed: {', '.join(allowed)})"
     elif missing:
         message = f"missing key `{missing.group(1)}`"
@@ -193,18 +191,4 @@ def _validation_problem(label: str, node: CommentedMap, error: str, rule: str | 
         hint = FIELD_HINTS.get(field) if rule else None
         message = f"`{field}`: {message}" + (f"; must be {hint}" if hint else "")
     prefix = f"rule {rule}: " if rule else ""
-    return Problem(f"{label}:{line + 1}:{column + 1}", f"{prefix}{message}")
-
-
-def _plain(value: object) -> object:
-    """ruamel.yaml's round-trip objects as builtin types (for strict msgspec conversion)."""
-    if isinstance(value, dict):
-        return {_plain(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    if isinstance(value, bool | ScalarBoolean):
-        return bool(value)
-    for builtin in (str, int, float):
-        if isinstance(value, builtin):
-            return builtin(value)
-    return value
+    return Problem(where, f"{prefix}{message}")

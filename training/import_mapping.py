@@ -27,10 +27,9 @@ from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
-from ruamel.yaml.error import MarkedYAMLError
 
+from config.yaml_source import at, key_at, node_at, read_yaml, unknown_keys, value_at
 from core.errors import ConfigError, Problem
 from core.models import MAX_ATTRIBUTE_KEY_LENGTH, MAX_ATTRIBUTES
 from training.schema import (
@@ -134,12 +133,7 @@ def load_mapping(path: Path) -> ImportMapping:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the import mapping: {exc}") from exc
-    try:
-        document = YAML(typ="rt").load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise ConfigError(f"{path} is not valid YAML", [Problem(where, str(exc.problem))]) from exc
+    document = read_yaml(text, str(path))
     reader = _Reader(path)
     mapping = reader.mapping_file(document)
     if reader.problems or mapping is None:
@@ -152,31 +146,25 @@ class _Reader:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.file = str(path)
         self.problems: list[Problem] = []
-
-    def at(self, node: CommentedMap, key: object | None = None, *, value: bool = True) -> str:
-        if key is None:
-            line, col = node.lc.line, node.lc.col
-        else:
-            line, col = node.lc.value(key) if value else node.lc.key(key)
-        return f"{self.path}:{line + 1}:{col + 1}"
 
     def fail(self, where: str, message: str) -> None:
         self.problems.append(Problem(where, message))
 
     def keys(self, node: CommentedMap, allowed: frozenset[str] | set[str], what: str) -> None:
-        for key in node:
-            if key not in allowed:
-                choices = ", ".join(sorted(allowed))
-                self.fail(
-                    self.at(node, key, value=False),
-                    f"unknown key {key!r} in {what} (allowed: {choices})",
-                )
+        choices = ", ".join(sorted(allowed))
+        self.problems += unknown_keys(
+            self.file,
+            node,
+            allowed,
+            lambda key: f"unknown key {key!r} in {what} (allowed: {choices})",
+        )
 
     def child(self, node: CommentedMap, key: str, what: str) -> CommentedMap | None:
         value = node.get(key)
         if not isinstance(value, CommentedMap):
-            self.fail(self.at(node, key), f"{what} must be a mapping of keys to values")
+            self.fail(value_at(self.file, node, key), f"{what} must be a mapping of keys to values")
             return None
         return value
 
@@ -184,21 +172,26 @@ class _Reader:
         value = node.get(key)
         if not isinstance(value, str) or not value:
             hint = " (write it in quotes)" if isinstance(value, int | float) else ""
-            self.fail(self.at(node, key), f"{what} must be non-empty text{hint}, got {value!r}")
+            self.fail(
+                value_at(self.file, node, key),
+                f"{what} must be non-empty text{hint}, got {value!r}",
+            )
             return None
         return value
 
     def mapping_file(self, document: object) -> ImportMapping | None:
         if not isinstance(document, CommentedMap):
             self.fail(
-                f"{self.path}:1:1", "the mapping file must be a YAML mapping with a `fields` key"
+                at(self.file, (0, 0)),
+                "the mapping file must be a YAML mapping with a `fields` key",
             )
             return None
         self.keys(document, {"description", "source", "fields", "label", "scenario"}, "the mapping")
         delimiter, encoding = self.source(document)
         if "fields" not in document:
             self.fail(
-                self.at(document), "`fields` is required: map each Transaction field to a source"
+                node_at(self.file, document),
+                "`fields` is required: map each Transaction field to a source",
             )
             return None
         fields_node = self.child(document, "fields", "`fields`")
@@ -206,7 +199,7 @@ class _Reader:
             return None
         self.keys(fields_node, set(TRANSACTION_COLUMNS), "`fields`")
         for missing in (c for c in REQUIRED_COLUMNS if c not in fields_node):
-            self.fail(self.at(fields_node), f"`fields.{missing}` is required")
+            self.fail(node_at(self.file, fields_node), f"`fields.{missing}` is required")
         sources: dict[str, FieldSource] = {}
         for name in (c for c in TRANSACTION_COLUMNS if c in fields_node and c != "attributes"):
             source = self.field(fields_node, name)
@@ -228,7 +221,7 @@ class _Reader:
         )
         if delimiter is not None and len(delimiter) != 1:
             self.fail(
-                self.at(node, "delimiter"),
+                value_at(self.file, node, "delimiter"),
                 f"`source.delimiter` must be one character, got {delimiter!r}",
             )
         encoding = (
@@ -238,7 +231,9 @@ class _Reader:
             try:
                 "".encode(encoding)
             except LookupError:
-                self.fail(self.at(node, "encoding"), f"unknown text encoding {encoding!r}")
+                self.fail(
+                    value_at(self.file, node, "encoding"), f"unknown text encoding {encoding!r}"
+                )
         return delimiter or ",", encoding or "utf-8"
 
     def field(self, fields_node: CommentedMap, name: str) -> FieldSource | None:
@@ -248,7 +243,8 @@ class _Reader:
         kinds = [k for k in ("column", "constant", "generate") if k in node]
         if len(kinds) != 1:
             self.fail(
-                self.at(node), f"`fields.{name}` needs exactly one of column, constant, generate"
+                node_at(self.file, node),
+                f"`fields.{name}` needs exactly one of column, constant, generate",
             )
             return None
         if kinds == ["generate"]:
@@ -262,18 +258,19 @@ class _Reader:
     def amount(self, node: CommentedMap) -> ColumnSource | None:
         self.keys(node, {"column"}, "`fields.amount`")
         column = self.text(node, "column", "`fields.amount.column`")
-        return None if column is None else ColumnSource(column, self.at(node, "column"))
+        return None if column is None else ColumnSource(column, value_at(self.file, node, "column"))
 
     def generated(self, node: CommentedMap, name: str) -> RowNumber | None:
         self.keys(node, {"generate", "prefix"}, f"`fields.{name}`")
         if name != "transaction_id" or node["generate"] != "row_number":
             self.fail(
-                self.at(node, "generate"), "only `transaction_id` can be generated, as `row_number`"
+                value_at(self.file, node, "generate"),
+                "only `transaction_id` can be generated, as `row_number`",
             )
             return None
         prefix = node.get("prefix", "")
         if not isinstance(prefix, str):
-            self.fail(self.at(node, "prefix"), f"`prefix` must be text, got {prefix!r}")
+            self.fail(value_at(self.file, node, "prefix"), f"`prefix` must be text, got {prefix!r}")
             return None
         if prefix and not self.checked(node, "prefix", name, f"{prefix}1"):
             return None
@@ -283,7 +280,8 @@ class _Reader:
         self.keys(node, {"constant"}, f"`fields.{name}`")
         if name in _NOT_CONSTANT:
             self.fail(
-                self.at(node, "constant"), f"`{name}` cannot be a constant; read it from a column"
+                value_at(self.file, node, "constant"),
+                f"`{name}` cannot be a constant; read it from a column",
             )
             return None
         value = self.text(node, "constant", f"`fields.{name}.constant`")
@@ -306,23 +304,30 @@ class _Reader:
         keep = node.get("keep_unmapped", False)
         if not isinstance(keep, bool):
             self.fail(
-                self.at(node, "keep_unmapped"),
+                value_at(self.file, node, "keep_unmapped"),
                 f"`keep_unmapped` must be true or false, got {keep!r}",
             )
         elif (keep or default is not None) and values is None:
-            self.fail(self.at(node), f"{what}: `default` and `keep_unmapped` need `values`")
+            self.fail(
+                node_at(self.file, node), f"{what}: `default` and `keep_unmapped` need `values`"
+            )
         elif keep and default is not None:
-            self.fail(self.at(node), f"{what}: use either `default` or `keep_unmapped`, not both")
+            self.fail(
+                node_at(self.file, node),
+                f"{what}: use either `default` or `keep_unmapped`, not both",
+            )
         spaces = node.get("replace_whitespace")
         if spaces is not None and not isinstance(spaces, str):
             self.fail(
-                self.at(node, "replace_whitespace"),
+                value_at(self.file, node, "replace_whitespace"),
                 f"`replace_whitespace` must be text, got {spaces!r}",
             )
             spaces = None
         if column is None:
             return None
-        return ColumnSource(column, self.at(node, "column"), values, default, bool(keep), spaces)
+        return ColumnSource(
+            column, value_at(self.file, node, "column"), values, default, bool(keep), spaces
+        )
 
     def value_map(self, node: CommentedMap, name: str, what: str) -> dict[str, str] | None:
         values = self.child(node, "values", f"{what}.values")
@@ -332,12 +337,12 @@ class _Reader:
         for key, value in values.items():
             if not isinstance(key, str):
                 self.fail(
-                    self.at(values, key, value=False),
+                    key_at(self.file, values, key),
                     f"source value {key!r} must be written in quotes",
                 )
             elif not isinstance(value, str):
                 self.fail(
-                    self.at(values, key),
+                    value_at(self.file, values, key),
                     f"{what} value for {key!r} must be text in quotes, got {value!r}",
                 )
             elif self.checked(values, key, name, value):
@@ -350,7 +355,7 @@ class _Reader:
             return True
         violations = check_frame(pd.DataFrame({name: pd.Series([value], dtype=STRING_DTYPE)}))
         for found in violations:
-            self.fail(self.at(node, key), f"{name} {found.message(0)}")
+            self.fail(value_at(self.file, node, key), f"{name} {found.message(0)}")
         return not violations
 
     def timestamp(self, node: CommentedMap) -> TimestampSource | None:
@@ -371,17 +376,19 @@ class _Reader:
                 ZoneInfo(zone)
             except (ZoneInfoNotFoundError, ValueError):
                 self.fail(
-                    self.at(node, "timezone"), f"unknown timezone {zone!r} (use an IANA name)"
+                    value_at(self.file, node, "timezone"),
+                    f"unknown timezone {zone!r} (use an IANA name)",
                 )
                 zone = None
         if fmt is not None and fmt in UNIX_FORMATS and "timezone" in node:
             self.fail(
-                self.at(node, "timezone"), f"`{fmt}` times are UTC by definition; remove `timezone`"
+                value_at(self.file, node, "timezone"),
+                f"`{fmt}` times are UTC by definition; remove `timezone`",
             )
         is_strftime = fmt is not None and fmt not in (*UNIX_FORMATS, ISO_FORMAT)
         if is_strftime and fmt is not None and "%" not in fmt:
             self.fail(
-                self.at(node, "format"),
+                value_at(self.file, node, "format"),
                 f"format {fmt!r} must be iso8601, unix_s, unix_ms or strftime",
             )
         elif (
@@ -390,10 +397,12 @@ class _Reader:
             and not {"%z", "%Z"} & _directives(fmt)
             and "timezone" not in node
         ):
-            self.fail(self.at(node, "format"), "format has no %z, so `timezone` is required")
+            self.fail(
+                value_at(self.file, node, "format"), "format has no %z, so `timezone` is required"
+            )
         if column is None or fmt is None:
             return None
-        return TimestampSource(column, self.at(node, "column"), fmt, zone)
+        return TimestampSource(column, value_at(self.file, node, "column"), fmt, zone)
 
     def label(self, document: CommentedMap) -> LabelSource | None:
         node = self.child(document, "label", "`label`")
@@ -401,16 +410,18 @@ class _Reader:
             return None
         self.keys(node, {"column", "values", "constant"}, "`label`")
         if ("column" in node) == ("constant" in node):
-            self.fail(self.at(node), "`label` needs exactly one of column, constant")
+            self.fail(node_at(self.file, node), "`label` needs exactly one of column, constant")
             return None
         if "constant" in node:
             if node["constant"] not in (0, 1) or isinstance(node["constant"], bool):
                 self.fail(
-                    self.at(node, "constant"),
+                    value_at(self.file, node, "constant"),
                     f"`label.constant` must be 0 or 1, got {node['constant']!r}",
                 )
                 return None
-            return LabelSource(None, self.at(node, "constant"), constant=int(node["constant"]))
+            return LabelSource(
+                None, value_at(self.file, node, "constant"), constant=int(node["constant"])
+            )
         column = self.text(node, "column", "`label.column`")
         values: dict[str, int] | None = None
         if "values" in node and (given := self.child(node, "values", "`label.values`")) is not None:
@@ -418,16 +429,21 @@ class _Reader:
             for key, value in given.items():
                 if not isinstance(key, str):
                     self.fail(
-                        self.at(given, key, value=False),
+                        key_at(self.file, given, key),
                         f"source value {key!r} must be written in quotes",
                     )
                 elif value not in (0, 1) or isinstance(value, bool):
                     self.fail(
-                        self.at(given, key), f"label for {key!r} must be 0 or 1, got {value!r}"
+                        value_at(self.file, given, key),
+                        f"label for {key!r} must be 0 or 1, got {value!r}",
                     )
                 else:
                     values[key] = int(value)
-        return None if column is None else LabelSource(column, self.at(node, "column"), values)
+        return (
+            None
+            if column is None
+            else LabelSource(column, value_at(self.file, node, "column"), values)
+        )
 
     def attributes(self, fields_node: CommentedMap) -> dict[str, tuple[str, str]]:
         node = self.child(fields_node, "attributes", "`fields.attributes`")
@@ -438,19 +454,21 @@ class _Reader:
             valid_key = isinstance(key, str) and attributes_problem(json.dumps({key: 0})) is None
             if not valid_key:
                 self.fail(
-                    self.at(node, key, value=False),
+                    key_at(self.file, node, key),
                     f"attribute key {key!r} must be an identifier (letters, digits and _, not"
                     f" starting with a digit) of at most {MAX_ATTRIBUTE_KEY_LENGTH} characters",
                 )
             elif not isinstance(column, str) or not column:
                 self.fail(
-                    self.at(node, key),
+                    value_at(self.file, node, key),
                     f"attribute {key!r} must name a source column, got {column!r}",
                 )
             else:
-                result[key] = (column, self.at(node, key))
+                result[key] = (column, value_at(self.file, node, key))
         if len(result) > MAX_ATTRIBUTES:
-            self.fail(self.at(node), f"at most {MAX_ATTRIBUTES} attributes can be mapped")
+            self.fail(
+                node_at(self.file, node), f"at most {MAX_ATTRIBUTES} attributes can be mapped"
+            )
         return result
 
 

@@ -53,6 +53,16 @@ def test_missing_settings_file_is_an_error(tmp_path: Path) -> None:
         load_settings(tmp_path / "nope.yaml", environ={})
 
 
+def test_broken_settings_yaml_names_line_and_column(tmp_path: Path) -> None:
+    """Invalid YAML (here a key given twice) in the settings file is reported at file:line:col."""
+    file = tmp_path / "vigil.yaml"
+    file.write_text("http_port: 9000\nhttp_port: 9001\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(file, environ={})
+    assert caught.value.summary == f"{file} is not valid YAML"
+    assert [problem.location for problem in caught.value.problems] == [f"{file}:2:1"]
+
+
 def test_test_suite_variables_are_not_settings() -> None:
     """VIGIL_TEST_* variables (CI's server URLs for the tests) are ignored, not rejected."""
     settings = load_settings(environ={"VIGIL_TEST_REDIS_URL": "redis://127.0.0.1:6379/0"})
