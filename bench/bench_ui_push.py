@@ -108,7 +108,7 @@ async def singles(
         record = sample.record(datetime.now(UTC), Outcome.BLOCK)
         tid = record.transaction.transaction_id
         appended = time.time() * 1000.0
-        await stream.append(record.transaction, record.decision, received_at=datetime.now(UTC))
+        await stream.append_all([record])
         await page.wait_for_function(f"window.__seen[{tid!r}] !== undefined", timeout=10_000)
         seen = await page.evaluate(f"window.__seen[{tid!r}]")
         latencies.append(float(seen) - appended)
@@ -130,7 +130,7 @@ async def burst(page: Any, stream: DecisionStream, sample: SampleDecisions, size
     records = [sample.record(datetime.now(UTC), Outcome.REVIEW) for _ in range(size)]
     started = time.time() * 1000.0
     for record in records:
-        await stream.append(record.transaction, record.decision, received_at=datetime.now(UTC))
+        await stream.append_all([record])
     appended = time.time() * 1000.0
     ids = [r.transaction.transaction_id for r in records]
     newest = ids[-1]

@@ -57,7 +57,7 @@ from core.models import (
     RuleResult,
     Transaction,
 )
-from storage.codec import DecisionRecord
+from core.records import DecisionRecord
 from storage.database import create_engine, database_url
 from storage.embedded import EmbeddedPostgres, EmbeddedRedis
 from storage.migrations import upgrade
@@ -248,7 +248,7 @@ async def bench_path(engine: AsyncEngine, redis_url: str, records: list[Decision
     start = time.perf_counter()
     for record in records:
         began = time.perf_counter()
-        await stream.append(record.transaction, record.decision, received_at=record.received_at)
+        await stream.append_all([record])
         latencies.append(time.perf_counter() - began)
     print(summary("DecisionStream.append", latencies, len(records), time.perf_counter() - start))
     config = WriterConfig(stream=stream.name, consumer="bench", batch_size=500)

@@ -12,25 +12,7 @@ from typing import Annotated
 import typer
 
 from cli.context import CliState
-from config.settings import Settings
-from core.errors import DependencyUnavailableError
-
-
-def database_url_for(settings: Settings) -> str:
-    """The configured database URL, else the running embedded server's; else a clear error."""
-    if settings.database_url:
-        return settings.database_url
-    from storage.embedded import EmbeddedPostgres  # noqa: PLC0415 - keep `vigil --help` fast
-
-    directory = settings.data_dir / "pg"
-    url = EmbeddedPostgres(directory).url()
-    if url is None:
-        raise DependencyUnavailableError(
-            "no database URL is set (VIGIL_DATABASE_URL or `database_url` in the settings file) "
-            f"and no embedded PostgreSQL is running under {directory}; "
-            "start it with `vigil up` or set VIGIL_DATABASE_URL"
-        )
-    return url
+from storage.urls import resolve_url
 
 
 def register(app: typer.Typer) -> None:
@@ -50,7 +32,7 @@ def register(app: typer.Typer) -> None:
         from storage.database import redacted  # noqa: PLC0415
 
         state: CliState = ctx.obj
-        url = database_url_for(state.settings)
+        url = resolve_url(state.settings, "database_url")
         asyncio.run(migrations.upgrade(url, revision))
         now = asyncio.run(migrations.current_revision(url))
         typer.echo(f"database {redacted(url)} is at revision {now}")
@@ -62,7 +44,7 @@ def register(app: typer.Typer) -> None:
         from storage.database import redacted  # noqa: PLC0415
 
         state: CliState = ctx.obj
-        url = database_url_for(state.settings)
+        url = resolve_url(state.settings, "database_url")
         revision = asyncio.run(migrations.current_revision(url))
         head = migrations.head_revision()
         status = "up to date" if revision == head else "needs `vigil db upgrade`"

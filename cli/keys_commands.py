@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 
 from cli.context import CliState
-from cli.db_commands import database_url_for
 from cli.ui_commands import require_schema
 from core.access import Scope
 from core.errors import InvalidInputError, Problem
+from storage.urls import resolve_url
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -129,7 +129,7 @@ def _run(ctx: typer.Context, action: Callable[[ApiKeyStore], Awaitable[T]]) -> T
     from storage.database import create_engine  # noqa: PLC0415
 
     state = ctx.find_object(CliState) or CliState()
-    url = database_url_for(state.settings)
+    url = resolve_url(state.settings, "database_url")
     require_schema(url)
 
     async def go() -> T:

@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 
 from cli.context import CliState
-from cli.db_commands import database_url_for
-from config.settings import Settings
 from core.errors import DependencyUnavailableError, InvalidInputError
+from storage.urls import resolve_url
 
 if TYPE_CHECKING:
     from storage.users import Role, User, UserStore
@@ -34,23 +33,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(users_app, name="users")
 
 
-def redis_url_for(settings: Settings) -> str:
-    """The configured Redis URL, else the running embedded server's; else a clear error."""
-    if settings.redis_url:
-        return settings.redis_url
-    from storage.embedded import EmbeddedRedis  # noqa: PLC0415 - keep `vigil --help` fast
-
-    directory = settings.data_dir / "redis"
-    url = EmbeddedRedis(directory).url()
-    if url is None:
-        raise DependencyUnavailableError(
-            "no Redis URL is set (VIGIL_REDIS_URL or `redis_url` in the settings file) and no "
-            f"embedded Redis is running under {directory}; start it with `vigil up` or set "
-            "VIGIL_REDIS_URL"
-        )
-    return url
-
-
 def ui_command(
     ctx: typer.Context,
     host: Annotated[
@@ -64,11 +46,11 @@ def ui_command(
     from ui.app import run_ui  # noqa: PLC0415 - imports NiceGUI
 
     settings = _state(ctx).settings
-    database_url = database_url_for(settings)
+    database_url = resolve_url(settings, "database_url")
     require_schema(database_url)
     update: dict[str, object] = {
         "database_url": database_url,
-        "redis_url": redis_url_for(settings),
+        "redis_url": resolve_url(settings, "redis_url"),
     }
     if host is not None:
         update["ui_host"] = host
@@ -153,7 +135,7 @@ def _run(ctx: typer.Context, action: Callable[[UserStore], Awaitable[T]]) -> T:
     from storage.database import create_engine  # noqa: PLC0415
     from storage.users import UserStore  # noqa: PLC0415 - keep `vigil --help` fast
 
-    url = database_url_for(_state(ctx).settings)
+    url = resolve_url(_state(ctx).settings, "database_url")
     require_schema(url)
 
     async def go() -> T:

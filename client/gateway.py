@@ -1,23 +1,36 @@
-"""A small async client of the gateway, and an open-loop sender at a fixed rate.
+"""The one async client of the gateway's HTTP API.
 
-Used by ``vigil demo`` / ``vigil score`` / ``vigil status`` and by ``bench/bench_load.py``.
-Payloads are sent as the client would send them (JSON objects in the wire format); the gateway
-validates them.
+Scoring and readiness (``vigil demo`` / ``score`` / ``status``, the benchmarks, the fault tests)
+never raise for HTTP or network errors: each call returns a :class:`GatewayReply` or a
+:class:`Failure`, so load generators count them. The admin calls (``deployments``, ``scale``,
+``rule_versions``, used by the web app) and ``send_labels`` (``vigil labels import --gateway``)
+return the API's own shapes (:mod:`core.admin`, :mod:`core.labels`) and raise
+:class:`GatewayUnavailable` with a sentence for the page on any failure (connection refused,
+timeout, a non-2xx answer, a body of the wrong shape), never a traceback.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import httpx
 import msgspec
 
-SCORE_PATH = "/v1/transactions"
-READY_PATH = "/ready"
+from core.admin import DeploymentInfo, RuleVersions
+from core.labels import LabelBatchResult
+
+SCORE_PATH: Final = "/v1/transactions"
+READY_PATH: Final = "/ready"
+DEPLOYMENTS_PATH: Final = "/v1/admin/deployments"
+RULES_PATH: Final = "/v1/admin/rules"
+LABELS_PATH: Final = "/v1/labels"
+
+
+class GatewayUnavailable(Exception):  # noqa: N818 - it names a state the page shows as is
+    """An admin call could not be made; ``str(error)`` says why, for the page."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +53,7 @@ class Failure:
 
     error: str
     seconds: float
+    timed_out: bool = False
 
 
 class GatewayClient:
@@ -54,11 +68,12 @@ class GatewayClient:
         max_connections: int = 100,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        headers = {"content-type": "application/json"}
+        headers = {"content-type": "application/json", "accept": "application/json"}
         if api_key:
             headers["authorization"] = f"Bearer {api_key}"
+        self.base_url = base_url.rstrip("/")
         self._http = httpx.AsyncClient(
-            base_url=base_url,
+            base_url=self.base_url,
             headers=headers,
             timeout=timeout_s,
             limits=httpx.Limits(
@@ -81,6 +96,44 @@ class GatewayClient:
         """GET the readiness report."""
         return await self._call("GET", READY_PATH, None)
 
+    async def deployments(self) -> list[DeploymentInfo]:
+        """Every deployment of the Serve application (unknown keys are ignored)."""
+        body = await self._admin("GET", DEPLOYMENTS_PATH)
+        try:
+            return msgspec.convert(body, list[DeploymentInfo])
+        except msgspec.ValidationError as exc:
+            raise GatewayUnavailable(
+                f"the gateway sent deployments of an unknown shape: {exc}"
+            ) from None
+
+    async def scale(self, name: str, replicas: int) -> None:
+        """Ask for ``replicas`` replicas of deployment ``name``."""
+        await self._admin("POST", f"{DEPLOYMENTS_PATH}/{name}/scale", {"replicas": replicas})
+
+    async def rule_versions(self) -> RuleVersions:
+        """The rule-set version every rules replica currently scores with."""
+        body = await self._admin("GET", RULES_PATH)
+        try:
+            return msgspec.convert(body, RuleVersions)
+        except msgspec.ValidationError as exc:
+            raise GatewayUnavailable(
+                f"the gateway sent rule versions of an unknown shape: {exc}"
+            ) from None
+
+    async def send_labels(self, items: Sequence[Mapping[str, Any]]) -> LabelBatchResult:
+        """POST a batch of labels to ``/v1/labels``; one result per item, in order.
+
+        Raises :class:`GatewayUnavailable` on any failure, a refused batch (400) with the
+        problems the gateway named.
+        """
+        body = await self._admin("POST", LABELS_PATH, {"items": list(items)})
+        try:
+            return msgspec.convert(body, LabelBatchResult)
+        except msgspec.ValidationError as exc:
+            raise GatewayUnavailable(
+                f"the gateway sent a label answer of an unknown shape: {exc}"
+            ) from None
+
     async def aclose(self) -> None:
         """Close the connection pool."""
         await self._http.aclose()
@@ -90,7 +143,11 @@ class GatewayClient:
         try:
             response = await self._http.request(method, path, content=body)
         except httpx.HTTPError as exc:
-            return Failure(error=f"{type(exc).__name__}: {exc}", seconds=_since(started))
+            return Failure(
+                error=f"{type(exc).__name__}: {exc}",
+                seconds=_since(started),
+                timed_out=isinstance(exc, httpx.TimeoutException),
+            )
         seconds = _since(started)
         try:
             decoded: Any = msgspec.json.decode(response.content)
@@ -98,57 +155,41 @@ class GatewayClient:
             decoded = response.text
         return GatewayReply(status=response.status_code, body=decoded, seconds=seconds)
 
+    async def _admin(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
+        """An admin call's decoded JSON body (``None`` when empty); raises GatewayUnavailable."""
+        payload = None if body is None else msgspec.json.encode(body)
+        reply = await self._call(method, path, payload)
+        if isinstance(reply, Failure):
+            cause = (
+                "did not answer in time" if reply.timed_out else f"is unreachable ({reply.error})"
+            )
+            raise GatewayUnavailable(f"the gateway at {self.base_url} {cause}")
+        if not reply.ok:
+            raise GatewayUnavailable(
+                f"the gateway answered {reply.status} to {method} {path}: {_problem(reply.body)}"
+            )
+        if isinstance(reply.body, str):
+            if not reply.body:
+                return None
+            raise GatewayUnavailable(f"the gateway sent a non-JSON answer to {method} {path}")
+        return reply.body
 
-async def send_at_rate(
-    send: Callable[[Mapping[str, Any]], Awaitable[GatewayReply | Failure]],
-    payloads: Iterable[Mapping[str, Any]],
-    *,
-    rate: float,
-    max_in_flight: int = 256,
-) -> AsyncIterator[tuple[Mapping[str, Any], GatewayReply | Failure]]:
-    """Send payloads open-loop at ``rate`` per second; yield each answer as it arrives.
 
-    Request *i* is started at ``start + i / rate`` whether or not earlier ones have answered (at
-    most ``max_in_flight`` at once), so a slow server shows up as latency, not as a lower rate.
-    """
-    if rate <= 0:
-        raise ValueError(f"rate must be positive, got {rate}")
-    loop = asyncio.get_running_loop()
-    slots = asyncio.Semaphore(max_in_flight)
-    answers: asyncio.Queue[tuple[Mapping[str, Any], GatewayReply | Failure] | None] = (
-        asyncio.Queue()
-    )
-
-    async def one(payload: Mapping[str, Any]) -> None:
-        try:
-            answers.put_nowait((payload, await send(payload)))
-        finally:
-            slots.release()
-
-    tasks: set[asyncio.Task[None]] = set()
-
-    async def schedule() -> None:
-        start = loop.time()
-        for index, payload in enumerate(payloads):
-            delay = start + index / rate - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            await slots.acquire()
-            task = asyncio.create_task(one(payload))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-        if tasks:
-            await asyncio.gather(*tasks)
-        answers.put_nowait(None)
-
-    scheduler = asyncio.create_task(schedule())
-    try:
-        while (answer := await answers.get()) is not None:
-            yield answer
-    finally:
-        for task in (scheduler, *tasks):
-            task.cancel()
-        await asyncio.gather(scheduler, *tasks, return_exceptions=True)
+def _problem(body: Any) -> str:
+    """The ``detail`` / ``title`` of a problem-details body and its first located ``errors``,
+    else the start of the text."""
+    if isinstance(body, dict):
+        text = str(body.get("detail") or body.get("title") or body)[:200]
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors:
+            located = [
+                f"{e.get('location')}: {e.get('message')}"
+                for e in errors[:3]
+                if isinstance(e, dict)
+            ]
+            text += " (" + "; ".join(located) + (", ..." if len(errors) > 3 else "") + ")"
+        return text
+    return str(body)[:200] or "no detail"
 
 
 def _since(started: float) -> float:

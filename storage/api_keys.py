@@ -22,29 +22,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from sqlalchemy import (
-    BigInteger,
-    CheckConstraint,
-    ColumnElement,
-    Identity,
-    String,
-    insert,
-    select,
-    update,
-)
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import ColumnElement, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.orm import Mapped, mapped_column
 
 from core.access import Scope
 from core.clock import Clock, SystemClock
 from core.errors import InvalidInputError, NotFoundError, Problem
-from storage.models import Base
+from storage.models import API_KEY_PREFIX_LENGTH, ApiKeyRow, Base
 
 KEY_MARKER: Final = "vgl"
-PREFIX_LENGTH: Final = 8
+PREFIX_LENGTH: Final = API_KEY_PREFIX_LENGTH
 NAME_PATTERN: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._:@-]{0,63}$")
 NAME_RULE: Final = "1-64 characters: letters, digits, space and . _ : @ - (not first)"
 _PREFIX_PATTERN: Final = re.compile(r"^[a-z2-7]{8}$")
@@ -52,30 +41,6 @@ _SECRET_BYTES: Final = 32
 _MIN_SECRET_LENGTH: Final = 43  # token_urlsafe(32)
 _MAX_KEY_LENGTH: Final = 256
 _CREATE_ATTEMPTS: Final = 5
-_SCOPES_SQL: Final = ", ".join(f"'{scope.value}'" for scope in Scope)
-
-
-class ApiKeyRow(Base):
-    """One issued API key, known by the SHA-256 of its text."""
-
-    __tablename__ = "api_keys"
-
-    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
-    prefix: Mapped[str] = mapped_column(String(PREFIX_LENGTH), unique=True)
-    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    name: Mapped[str] = mapped_column(String(64), index=True)
-    scopes: Mapped[list[str]] = mapped_column(ARRAY(String(16)))
-    created_at: Mapped[datetime]
-    created_by: Mapped[str] = mapped_column(String(64))
-    revoked_at: Mapped[datetime | None]
-    last_used_at: Mapped[datetime | None]
-
-    __table_args__ = (
-        CheckConstraint(
-            f"cardinality(scopes) > 0 AND scopes <@ ARRAY[{_SCOPES_SQL}]::varchar[]",
-            name="scopes_known",
-        ),
-    )
 
 
 _keys = Base.metadata.tables[ApiKeyRow.__tablename__]

@@ -3,8 +3,9 @@
 An entry of ``vigil:decisions`` has two fields:
 
 * ``v`` — the format version, ``b"1"``;
-* ``r`` — a :class:`DecisionRecord` (transaction, decision, arrival time) encoded as MessagePack by
-  msgspec. Datetimes travel as MessagePack timestamps (UTC), amounts as decimal strings.
+* ``r`` — a :class:`core.records.DecisionRecord` (transaction, decision, arrival time) encoded
+  as MessagePack by msgspec. Datetimes travel as MessagePack timestamps (UTC), amounts as decimal
+  strings.
 
 Decoding validates everything the gateway validated (the ``Transaction`` checks run again), so a
 corrupt or foreign entry is rejected here with a message naming the field, never half-written.
@@ -18,28 +19,11 @@ from typing import Final
 import msgspec
 
 from core.errors import InvalidInputError, Problem
-from core.models import AwareDatetime, Decision, Transaction
+from core.records import DecisionRecord
 
 VERSION_FIELD: Final = b"v"
 RECORD_FIELD: Final = b"r"
 FORMAT_VERSION: Final = b"1"
-
-
-class DecisionRecord(msgspec.Struct, frozen=True, kw_only=True):
-    """What the hot path hands to the writer: the transaction, its decision, when it arrived."""
-
-    transaction: Transaction
-    decision: Decision
-    received_at: AwareDatetime
-
-    def __post_init__(self) -> None:
-        """The decision must be about this transaction."""
-        if self.decision.transaction_id != self.transaction.transaction_id:
-            raise ValueError(
-                f"decision is for transaction {self.decision.transaction_id!r}, "
-                f"not {self.transaction.transaction_id!r}"
-            )
-
 
 _encoder: Final = msgspec.msgpack.Encoder()
 _decoder: Final = msgspec.msgpack.Decoder(DecisionRecord)
@@ -62,7 +46,12 @@ def decode_record(payload: bytes, location: str) -> DecisionRecord:
 
 def encode_entry(record: DecisionRecord) -> dict[bytes, bytes]:
     """The stream entry fields for ``record``."""
-    return {VERSION_FIELD: FORMAT_VERSION, RECORD_FIELD: encode_record(record)}
+    return entry_fields(encode_record(record))
+
+
+def entry_fields(encoded_record: bytes) -> dict[bytes, bytes]:
+    """The stream entry fields for a record already encoded with :func:`encode_record`."""
+    return {VERSION_FIELD: FORMAT_VERSION, RECORD_FIELD: encoded_record}
 
 
 def decode_entry(entry_id: str, fields: Mapping[bytes, bytes]) -> DecisionRecord:

@@ -48,18 +48,28 @@ class EmbeddedUrls:
     redis_url: str
 
 
+def embedded_postgres(data_dir: Path) -> EmbeddedPostgres:
+    """The embedded PostgreSQL of ``data_dir`` (in ``data_dir/pg``), running or not."""
+    return EmbeddedPostgres(data_dir / "pg")
+
+
+def embedded_redis(data_dir: Path) -> EmbeddedRedis:
+    """The embedded Redis of ``data_dir`` (in ``data_dir/redis``), running or not."""
+    return EmbeddedRedis(data_dir / "redis")
+
+
 def start_embedded(data_dir: Path) -> EmbeddedUrls:
     """Start (or reuse) both servers under ``data_dir``; return their URLs."""
     return EmbeddedUrls(
-        database_url=EmbeddedPostgres(data_dir / "pg").start(),
-        redis_url=EmbeddedRedis(data_dir / "redis").start(),
+        database_url=embedded_postgres(data_dir).start(),
+        redis_url=embedded_redis(data_dir).start(),
     )
 
 
 def stop_embedded(data_dir: Path) -> None:
     """Stop both servers under ``data_dir`` if they run."""
-    EmbeddedRedis(data_dir / "redis").stop()
-    EmbeddedPostgres(data_dir / "pg").stop()
+    embedded_redis(data_dir).stop()
+    embedded_postgres(data_dir).stop()
 
 
 @contextlib.contextmanager

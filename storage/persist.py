@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.codec import DecisionRecord
+from core.records import DecisionRecord
 from storage.models import AlertRow, Base, DecisionRow, TransactionRow
 from storage.rows import Row, alert_row, decision_row, transaction_row, unique_by_transaction
 

@@ -1,4 +1,4 @@
-"""Pure mapping from a :class:`~storage.codec.DecisionRecord` to table rows.
+"""Pure mapping from a :class:`~core.records.DecisionRecord` to table rows.
 
 One place decides which decision becomes an alert and what an alert shows; the writer and any
 backfill use these functions, and they are tested without a database.
@@ -10,9 +10,9 @@ from typing import Any
 
 import msgspec
 
+from core.alerts import AlertStatus
 from core.models import Decision, Outcome, RuleOutcome, Transaction
-from storage.codec import DecisionRecord
-from storage.models import AlertStatus
+from core.records import DecisionRecord
 
 Row = dict[str, Any]
 

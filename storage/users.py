@@ -8,7 +8,7 @@
   its account is disabled.
 * **The audit log** (``audit_log``) records who did what to which target, with details.
 
-The tables join ``storage.models.Base`` (migration ``0002``); results are frozen values.
+The tables are in :mod:`storage.models` (migration ``0002``); results are frozen values.
 """
 
 from __future__ import annotations
@@ -24,33 +24,19 @@ from typing import Any, Final
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    CheckConstraint,
-    ForeignKey,
-    Identity,
-    String,
-    Text,
-    delete,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.orm import Mapped, mapped_column
 
 from core.clock import Clock, SystemClock
 from core.errors import ConflictError, InvalidInputError, NotFoundError, Problem
-from storage.models import Base, Json
+from storage.models import MAX_DISPLAY_NAME_LENGTH, AuditRow, Base, SessionRow, UserRow
 
 USERNAME_PATTERN: Final = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 USERNAME_RULE: Final = "2-64 characters: lowercase letters, digits, '.', '_', '-'"
 MIN_PASSWORD_LENGTH: Final = 12
 MAX_PASSWORD_LENGTH: Final = 1024
-MAX_DISPLAY_NAME_LENGTH: Final = 128
 
 
 class Role(enum.StrEnum):
@@ -62,50 +48,6 @@ class Role(enum.StrEnum):
     def allows(self, required: Role) -> bool:
         """Whether this role may act where ``required`` is needed."""
         return self is Role.ADMIN or required is Role.ANALYST
-
-
-class UserRow(Base):
-    """One account of the web app."""
-
-    __tablename__ = "users"
-
-    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
-    username: Mapped[str] = mapped_column(String(64), unique=True)
-    display_name: Mapped[str] = mapped_column(String(MAX_DISPLAY_NAME_LENGTH))
-    role: Mapped[str] = mapped_column(String(8))
-    password_hash: Mapped[str] = mapped_column(Text)
-    disabled: Mapped[bool] = mapped_column(Boolean, server_default="false")
-    created_at: Mapped[datetime]
-    last_login_at: Mapped[datetime | None]
-
-    __table_args__ = (CheckConstraint("role IN ('analyst', 'admin')", name="role_known"),)
-
-
-class SessionRow(Base):
-    """A signed-in browser, known by the SHA-256 of its token."""
-
-    __tablename__ = "user_sessions"
-
-    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    user_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("users.id", ondelete="CASCADE"), index=True
-    )
-    created_at: Mapped[datetime]
-    last_seen_at: Mapped[datetime]
-    expires_at: Mapped[datetime] = mapped_column(index=True)
-
-
-class AuditRow(Base):
-    """One action somebody took in the web app."""
-
-    __tablename__ = "audit_log"
-
-    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
-    at: Mapped[datetime] = mapped_column(index=True)
-    actor: Mapped[str] = mapped_column(String(64), index=True)
-    action: Mapped[str] = mapped_column(String(64))
-    target: Mapped[str] = mapped_column(Text)
-    details: Mapped[Json]
 
 
 _users = Base.metadata.tables[UserRow.__tablename__]

@@ -9,6 +9,7 @@ to XGBoost's total gain.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
@@ -20,7 +21,7 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 
 from artifacts.manifest import MODEL_NAMES, DataSummary, Manifest
 from artifacts.runtime import LoadedModel
-from training.evaluate import Evaluation, EvaluationRun, ScoreEvaluation
+from training.evaluation_types import Evaluation, EvaluationRun, ScoreEvaluation
 from training.metrics import ThresholdMetrics
 
 REPORT_FILE: Final = "report.md"
@@ -100,6 +101,7 @@ def render_markdown(
         f"validation tail {_describe(manifest.split.validation)}; "
         f"{manifest.split.gap_days:g}-day label gap ({manifest.split.gap.rows} rows unused); "
         f"test from {manifest.split.test_start.isoformat()}.",
+        *_split_lines(manifest),
         f"- XGBoost: {manifest.xgboost.n_trees} trees (best iteration "
         f"{manifest.xgboost.best_iteration} of {manifest.xgboost.num_boost_round}), "
         f"base score {manifest.xgboost.base_score:.4g}.",
@@ -122,7 +124,8 @@ def render_markdown(
             f"| {_TITLES[name]} | {_num(s.roc_auc)} | {_num(s.average_precision)} | "
             f"{_num(s.card_precision_at_k)} | {_prf(s.review)} | {_prf(s.block)} |"
         )
-    lines += ["", "## Thresholds and confusion matrices", ""]
+    lines += ["", *_alert_section(evaluation, manifest)]
+    lines += ["## Thresholds and confusion matrices", ""]
     for name in MODEL_NAMES:
         lines += _threshold_section(name, evaluation.scores[name], manifest)
     lines += ["## Recall per fraud scenario", "", *_scenario_table(evaluation.scores), ""]
@@ -136,6 +139,96 @@ def render_markdown(
         "",
     ]
     return "\n".join(lines)
+
+
+def _split_lines(manifest: Manifest) -> list[str]:
+    """Windows, label visibility and unused rows, when the manifest records them."""
+    split = manifest.split
+    lines = []
+    if split.mode == "windows" and split.train_start is not None and split.test_end is not None:
+        outside = split.outside.rows if split.outside is not None else 0
+        lines.append(
+            f"- Date windows: train [{_when(split.train_start)}, {_when(split.gap_start)}), "
+            f"test [{_when(split.test_start)}, {_when(split.test_end)}); {outside} rows outside "
+            "both blocks and the gap rows serve only as feature history."
+        )
+    if split.labels_known_by is not None:
+        unlabelled = split.unlabelled.rows if split.unlabelled is not None else 0
+        lines.append(
+            f"- Labels as known at {_when(split.labels_known_by)} (a row's `label_known_at`, "
+            f"else its time + {split.label_delay_days:g} days): {unlabelled} train rows whose "
+            "label was not yet known were not trained on."
+        )
+    return lines
+
+
+def _alert_section(evaluation: Evaluation, manifest: Manifest) -> list[str]:
+    """Alert volume, precision and recall at the chosen thresholds, next to the expected ones."""
+    expected = manifest.metrics.get("validation", {})
+    period = f"{evaluation.days:.2f} days" if evaluation.days is not None else "an unknown length"
+    lines = [
+        "## Alerts at the chosen thresholds",
+        "",
+        f"Policy: {_policy(manifest)}",
+        "",
+        f"The evaluated period spans {period}. In parentheses: the values expected on the "
+        "validation period when the thresholds were chosen.",
+        "",
+        "| score | level | threshold | alerts/day | alert rate | precision | recall |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name in MODEL_NAMES:
+        score = evaluation.scores[name]
+        seen = expected.get(name)
+        for level, metrics in (("review", score.review), ("block", score.block)):
+            per_day, rate, precision, recall = (
+                (None, None, None, None)
+                if seen is None
+                else (
+                    getattr(seen, f"{level}_alerts_per_day"),
+                    getattr(seen, f"{level}_alert_rate"),
+                    getattr(seen, f"{level}_precision"),
+                    getattr(seen, f"{level}_recall"),
+                )
+            )
+            lines.append(
+                f"| {_TITLES[name]} | {level} | {metrics.threshold:.4f} | "
+                f"{_pair(metrics.alerts_per_day, per_day, '.1f')} | "
+                f"{_pair(metrics.alert_rate, rate, '.2%')} | "
+                f"{_pair(metrics.precision, precision, '.3f')} | "
+                f"{_pair(metrics.recall, recall, '.3f')} |"
+            )
+    return [*lines, ""]
+
+
+def _policy(manifest: Manifest) -> str:
+    policy = manifest.threshold_policy
+    if policy is None:
+        return "not recorded (an artifact from before threshold policies were recorded)."
+    if policy.reviews_per_day is not None:
+        review = (
+            f"review by capacity, at most {policy.reviews_per_day:g} alerts (review and block) "
+            "per day"
+        )
+    else:
+        recall = policy.review_recall if policy.review_recall is not None else 0.0
+        review = f"review by recall, flagging {recall:.0%} of validation frauds"
+    return (
+        f"{review}; block where precision stays >= {policy.block_precision:.0%} on validation "
+        f"(cuts of at least {policy.min_block_support} rows). Expected alerts per day: the alert "
+        f"rate on the {policy.volume_rows} rows of the validation period x the train block's "
+        f"{policy.rows_per_day:.0f} rows per day."
+    )
+
+
+def _pair(actual: float | None, expected: float | None, spec: str) -> str:
+    shown = "n/a" if actual is None else format(actual, spec)
+    return shown if expected is None else f"{shown} ({format(expected, spec)})"
+
+
+def _when(moment: datetime) -> str:
+    utc = moment.astimezone(UTC)
+    return f"{utc:%Y-%m-%d}" if utc.time() == datetime.min.time() else utc.isoformat()
 
 
 def _threshold_section(name: str, score: ScoreEvaluation, manifest: Manifest) -> list[str]:

@@ -19,7 +19,7 @@ import asyncio
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 import structlog
 from redis.asyncio import Redis
@@ -28,7 +28,7 @@ from redis.exceptions import RedisError
 from core.clock import Clock, SystemClock
 from core.errors import InvalidInputError
 from storage.codec import decode_entry
-from storage.stream import DECISION_STREAM
+from storage.stream import DECISION_STREAM, entry_id_text, stream_entries
 from ui.live import AlertItem, item_from_record
 
 _log = structlog.get_logger("ui.feed")
@@ -107,7 +107,7 @@ class DecisionFeed:
         if self._last_id == UNRESOLVED:
             newest = await self._redis.xrevrange(self.options.stream, count=1)
             last = newest[0][0] if newest else None
-            self._last_id = _text(last) if last else "0-0"
+            self._last_id = entry_id_text(last) if last else "0-0"
         elif self._state is not FeedState.LIVE:
             await self._redis.ping()  # say "live" as soon as Redis answers, not after the block
         self._set_state(FeedState.LIVE)
@@ -140,26 +140,3 @@ class DecisionFeed:
         if state is not self._state:
             self._state = state
             self._on_state(state)
-
-
-def stream_entries(reply: Any) -> list[tuple[str, dict[bytes, bytes]]]:
-    """``(entry_id, fields)`` pairs of an ``XREAD`` reply in either redis-py shape.
-
-    RESP2 gives ``[[stream, [(id, fields), ...]], ...]``; RESP3 gives ``{stream: [[(id, fields),
-    ...]]}`` (one more level of nesting). ``None`` (the block timed out) gives ``[]``.
-    """
-    if not reply:
-        return []
-    chunks = reply.values() if isinstance(reply, dict) else [item[1] for item in reply]
-    entries: list[tuple[str, dict[bytes, bytes]]] = []
-    for chunk in chunks:
-        for item in chunk:
-            if isinstance(item, tuple):
-                entries.append((_text(item[0]), item[1] or {}))
-            else:
-                entries.extend((_text(i), fields or {}) for i, fields in item)
-    return entries
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value

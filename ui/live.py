@@ -14,10 +14,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from core.alerts import AlertLabel, AlertStatus
 from core.errors import InvalidInputError, Problem
 from core.models import Outcome, Transaction
-from storage.codec import DecisionRecord
-from storage.models import AlertLabel, AlertStatus
+from core.records import DecisionRecord
 from storage.repository import Alert, AlertCursor, AlertFilter
 from storage.rows import alert_row
 

@@ -9,6 +9,7 @@ import httpx
 from argon2 import PasswordHasher
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from client.gateway import GatewayClient
 from config.settings import Settings
 from core.clock import Clock, SystemClock
 from storage.analytics import Analytics
@@ -16,11 +17,8 @@ from storage.repository import Repository
 from storage.users import SessionPolicy, UserStore
 from ui.auth import LoginThrottle
 from ui.cache import SharedReads
-from ui.gateway_client import AdminGateway
 from ui.hub import AlertHub
 from ui.rules_catalog import RuleCatalog
-
-_ANY_ADDRESS = {"0.0.0.0", "::", ""}  # noqa: S104 - recognising a bind-all address, not binding
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,21 +46,13 @@ class UiServices:
     users: UserStore
     analytics: Analytics
     hub: AlertHub
-    gateway: AdminGateway
+    gateway: GatewayClient
     rules: RuleCatalog
     model_dir: Path
     clock: Clock
     config: UiConfig
     reads: SharedReads
     throttle: LoginThrottle
-
-
-def gateway_url(settings: Settings) -> str:
-    """Where the gateway listens, as seen from this machine."""
-    host = "127.0.0.1" if settings.http_host in _ANY_ADDRESS else settings.http_host
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{settings.http_port}"
 
 
 def build_services(
@@ -83,9 +73,10 @@ def build_services(
         users=UserStore(engine, clock=clock, hasher=hasher, policy=config.session),
         analytics=Analytics(engine),
         hub=AlertHub(),
-        gateway=AdminGateway(
-            gateway_url(settings),
+        gateway=GatewayClient(
+            settings.gateway_url,
             api_key=secret.get_secret_value() if secret is not None else None,
+            timeout_s=3.0,
             transport=gateway_transport,
         ),
         rules=RuleCatalog(settings.rules_dir, settings.features_file),

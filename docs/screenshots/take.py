@@ -29,9 +29,9 @@ sys.path.insert(0, str(REPO))
 from argon2 import PasswordHasher  # noqa: E402
 
 from config.settings import CONFIG_DIR  # noqa: E402
+from core.alerts import AlertLabel, AlertStatus  # noqa: E402
 from core.models import Outcome  # noqa: E402
 from storage.database import create_engine  # noqa: E402
-from storage.models import AlertLabel, AlertStatus  # noqa: E402
 from storage.persist import insert_records  # noqa: E402
 from storage.repository import AlertFilter, Repository  # noqa: E402
 from storage.stream import DECISION_STREAM, DecisionStream, stream_client  # noqa: E402
@@ -158,7 +158,7 @@ async def browse(base: str, redis: Any, sample: SampleDecisions) -> None:
         await page.get_by_text("Live", exact=True).wait_for()
         for outcome in (Outcome.REVIEW, Outcome.BLOCK, Outcome.BLOCK):
             record = sample.record(datetime.now(UTC), outcome)
-            await stream.append(record.transaction, record.decision, received_at=datetime.now(UTC))
+            await stream.append([record])
             await page.locator(
                 f'td[data-transaction-id="{record.transaction.transaction_id}"]'
             ).wait_for()
@@ -171,7 +171,7 @@ async def browse(base: str, redis: Any, sample: SampleDecisions) -> None:
         await sign_in(dark, base, "ada", PASSWORD)
         await dark.get_by_text("Live", exact=True).wait_for()
         record = sample.record(datetime.now(UTC), Outcome.BLOCK)
-        await stream.append(record.transaction, record.decision, received_at=datetime.now(UTC))
+        await stream.append([record])
         await dark.locator(
             f'td[data-transaction-id="{record.transaction.transaction_id}"]'
         ).wait_for()

@@ -26,7 +26,7 @@ from core.models import (
     RuleResult,
     Transaction,
 )
-from storage.codec import DecisionRecord
+from core.records import DecisionRecord
 from ui.rules_catalog import RuleInfo
 
 COUNTRIES: Final = ["FR", "FR", "FR", "DE", "DE", "NL", "ES", "IT", "GB", "US", "BE", "PL"]

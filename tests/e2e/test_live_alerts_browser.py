@@ -16,12 +16,13 @@ from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
+from msgspec.structs import replace
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core.alerts import AlertLabel, AlertStatus
 from core.models import Outcome
-from storage.codec import DecisionRecord
-from storage.models import AlertLabel, AlertStatus
+from core.records import DecisionRecord
 from storage.repository import Repository
 from storage.stream import DecisionStream
 from storage.users import Role, UserStore
@@ -81,9 +82,7 @@ async def test_alert_streams_in_live_and_is_labelled(
             timestamp=now,
             decided_at=now,
         )
-        await DecisionStream(redis_client).append(
-            record.transaction, record.decision, received_at=now
-        )
+        await DecisionStream(redis_client).append([replace(record, received_at=now)])
         row = page.locator("tr", has=page.locator('td[data-transaction-id="e2e-1"]'))
         await row.wait_for(timeout=10_000)
         assert "vigil-row-new" in (await row.get_attribute("class") or "")

@@ -2,7 +2,7 @@
 invalid, never get a 5xx, and every response matches the schema (status, content type, body).
 
 The scale endpoint is left out: each example would resize a live deployment on this 2-core
-machine (its input checks are covered in tests/integration/engine/test_admin_api.py).
+machine (its input checks are covered in tests/integration/runtime/test_admin_api.py).
 """
 
 from __future__ import annotations

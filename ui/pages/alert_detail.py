@@ -14,9 +14,9 @@ from fastapi.responses import RedirectResponse
 from nicegui import ui
 from sqlalchemy.exc import SQLAlchemyError
 
+from core.alerts import AlertLabel, AlertStatus
 from core.errors import NotFoundError, RuleSetError, VigilError
 from core.models import Decision, Outcome, RuleOutcome
-from storage.models import AlertLabel, AlertStatus
 from storage.repository import Alert, StoredDecision
 from storage.users import Role, User
 from ui import auth, charts

@@ -18,9 +18,9 @@ from fastapi.responses import RedirectResponse
 from nicegui import events, ui
 from sqlalchemy.exc import SQLAlchemyError
 
+from core.alerts import AlertStatus
 from core.errors import RuleSetError, VigilError
 from core.models import Outcome
-from storage.models import AlertStatus
 from storage.repository import Alert, AlertCursor
 from ui import auth
 from ui.format import alert_row

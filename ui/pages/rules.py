@@ -18,12 +18,12 @@ from fastapi.responses import RedirectResponse
 from nicegui import app, ui
 from sqlalchemy.exc import SQLAlchemyError
 
+from client.gateway import GatewayUnavailable
 from core.errors import RuleSetError, VigilError
 from storage.analytics import RuleActivity, TimeWindow
 from storage.users import Role, User
 from ui import auth
 from ui.format import DASH, ago
-from ui.gateway_client import GatewayUnavailable
 from ui.layout import THEME_KEY, frame
 from ui.rules_catalog import ActiveRules, Validation
 from ui.services import UiServices
@@ -175,9 +175,9 @@ class RulesView:
                     "square dense"
                 ).mark("gateway-unreachable").tooltip(str(exc))
                 return
-            if not versions.by_replica:
+            if not versions.versions:
                 ui.label("no rules replica reports a version").classes("text-sm")
-            for replica, reported in sorted(versions.by_replica.items()):
+            for replica, reported in sorted(versions.versions.items()):
                 current = reported == version
                 ui.chip(
                     f"{replica}: {reported}",
@@ -278,9 +278,7 @@ class RulesView:
                 status.classes("text-warning")
                 return
             if versions.all_at(version):
-                status.text = (
-                    f"Every replica ({len(versions.by_replica)}) now scores with {version}."
-                )
+                status.text = f"Every replica ({len(versions.versions)}) now scores with {version}."
                 status.classes("text-positive")
                 await self._show_replicas(version)
                 return

@@ -14,9 +14,10 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import ui
 
+from client.gateway import GatewayUnavailable
+from core.admin import DeploymentInfo
 from storage.users import Role, User
 from ui import auth
-from ui.gateway_client import Deployment, GatewayUnavailable
 from ui.layout import frame
 from ui.services import UiServices
 
@@ -45,15 +46,6 @@ def replica_problem(value: Any) -> str | None:
     if not 1 <= number <= MAX_REPLICAS:
         return f"must be between 1 and {MAX_REPLICAS}"
     return None
-
-
-def detail_text(value: Any) -> str:
-    """A deployment detail for the card (numbers rounded, nested values flattened)."""
-    if isinstance(value, float):
-        return f"{value:,.2f}"
-    if isinstance(value, dict):
-        return ", ".join(f"{k} {detail_text(v)}" for k, v in value.items())
-    return str(value)
 
 
 @dataclass
@@ -120,7 +112,7 @@ class ScalingView:
             card = self.cards.get(deployment.name) or self._add_card(deployment)
             self._fill(card, deployment)
 
-    def _add_card(self, deployment: Deployment) -> _Card:
+    def _add_card(self, deployment: DeploymentInfo) -> _Card:
         admin = self.user.role.allows(Role.ADMIN)
         with self.grid, ui.card().classes("vigil-card gap-2").mark(f"deployment-{deployment.name}"):
             with ui.row().classes("w-full items-center"):
@@ -132,7 +124,7 @@ class ScalingView:
             with ui.row().classes("items-center gap-2"):
                 target = ui.number(
                     "Replicas",
-                    value=deployment.target_replicas,
+                    value=deployment.replicas.target,
                     min=1,
                     max=MAX_REPLICAS,
                     step=1,
@@ -156,18 +148,18 @@ class ScalingView:
         self.cards[deployment.name] = card
         return card
 
-    def _fill(self, card: _Card, deployment: Deployment) -> None:
+    def _fill(self, card: _Card, deployment: DeploymentInfo) -> None:
         card.status.text = deployment.status.lower()
         card.status.props(f"color={STATUS_COLORS.get(deployment.status.upper(), 'grey')}")
         card.replicas.text = (
-            f"{deployment.running_replicas} / {deployment.target_replicas} replicas running"
+            f"{deployment.replicas.running} / {deployment.replicas.target} replicas running"
         )
         card.details.clear()
         with card.details:
-            for key, value in sorted(deployment.details.items()):
+            if deployment.message:
                 with ui.row().classes("w-full justify-between no-wrap gap-4"):
-                    ui.label(key.replace("_", " ")).classes("vigil-muted")
-                    ui.label(detail_text(value)).classes("vigil-mono")
+                    ui.label("message").classes("vigil-muted")
+                    ui.label(deployment.message).classes("vigil-mono")
 
     async def scale(self, name: str, value: Any) -> None:
         """Ask the gateway for ``value`` replicas of ``name`` (admins only)."""

@@ -43,13 +43,17 @@ class FakeGateway:
     reachable: bool = True
     deployments: list[dict[str, Any]] = field(
         default_factory=lambda: [
-            {"name": "gateway", "status": "HEALTHY", "replicas": {"target": 1, "running": 1}},
+            {
+                "name": "gateway",
+                "status": "HEALTHY",
+                "replicas": {"target": 1, "running": 1},
+                "message": "",
+            },
             {
                 "name": "rules",
-                "status": "HEALTHY",
+                "status": "UPSCALING",
                 "replicas": {"target": 2, "running": 2},
-                "queued": 0,
-                "p99_ms": 1.25,
+                "message": "Upscaling from 1 to 2 replicas.",
             },
         ]
     )
@@ -141,8 +145,10 @@ async def simulated_user(services: UiServices) -> AsyncIterator[User]:
             prepare_simulation()
             # NiceGUI forgets page modules after each simulation; import them afresh every time
             from ui.pages import register_pages  # noqa: PLC0415
+            from ui.security import protect  # noqa: PLC0415
 
             register_pages(services)
+            protect()  # as ui.app.install does: the pages run behind the security headers
             ui.run(storage_secret="simulated secret")  # noqa: S106 - test-only cookie key
             async with core.app.router.lifespan_context(core.app):
                 transport = httpx.ASGITransport(core.app)

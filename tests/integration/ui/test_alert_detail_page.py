@@ -10,9 +10,9 @@ import pytest
 from nicegui.testing import User
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core.alerts import AlertLabel, AlertStatus
 from core.models import Contribution, ModelScore, Outcome, RuleOutcome, RuleResult
-from storage.codec import DecisionRecord
-from storage.models import AlertLabel, AlertStatus
+from core.records import DecisionRecord
 from storage.persist import insert_records
 from ui.services import UiServices
 

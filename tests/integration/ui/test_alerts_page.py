@@ -12,9 +12,9 @@ import pytest
 from nicegui.testing import User
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core.alerts import AlertLabel
 from core.models import Outcome
-from storage.codec import DecisionRecord
-from storage.models import AlertLabel
+from core.records import DecisionRecord
 from storage.persist import insert_records
 from storage.repository import AlertFilter
 from ui.live import item_from_record

@@ -8,10 +8,10 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core.alerts import AlertLabel
 from core.models import Outcome, RuleOutcome, RuleResult
+from core.records import DecisionRecord
 from storage.analytics import Analytics, TimeWindow
-from storage.codec import DecisionRecord
-from storage.models import AlertLabel
 from storage.persist import insert_records
 from storage.repository import AlertFilter, Repository
 

@@ -13,7 +13,7 @@ from nicegui.testing import User
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.models import Outcome
-from storage.codec import DecisionRecord
+from core.records import DecisionRecord
 from storage.persist import insert_records
 from ui.services import UiServices
 

@@ -12,7 +12,7 @@ from nicegui.testing import User
 from redis.asyncio import Redis
 
 from core.models import Outcome
-from storage.codec import DecisionRecord
+from core.records import DecisionRecord
 from storage.stream import DECISION_STREAM, DecisionStream, stream_client
 from ui.feed import DecisionFeed, FeedOptions, FeedState
 from ui.live import AlertItem
@@ -25,9 +25,8 @@ TableRows = Callable[[User, str], list[dict[str, Any]]]
 
 async def append(redis: Redis, record: DecisionRecord) -> str:
     """Append a decision exactly as the engine does."""
-    return await DecisionStream(redis).append(
-        record.transaction, record.decision, received_at=record.received_at
-    )
+    (entry_id,) = await DecisionStream(redis).append_all([record])
+    return entry_id
 
 
 async def test_feed_publishes_only_new_alerts(redis_client: Redis, make_record: MakeRecord) -> None:

@@ -144,10 +144,10 @@ async def test_publish_with_the_gateway_down_says_it_cannot_confirm(
 async def test_scaling_lists_deployments_and_admin_scales(
     *, user: User, admin: str, sign_in: SignIn, gateway: Any, services: UiServices
 ) -> None:
-    """Deployments show replicas and details; Apply asks the gateway and is audited."""
+    """Deployments show replicas and Serve's message; Apply asks the gateway and is audited."""
     await sign_in(user, admin, then="/scaling")
     await user.should_see("2 / 2 replicas running")
-    await user.should_see("p99 ms")
+    await user.should_see("Upscaling from 1 to 2 replicas.")
     (number,) = user.find(marker="replicas-rules").elements
     number.value = 3  # type: ignore[attr-defined]
     user.find(marker="scale-rules").click()

@@ -11,14 +11,8 @@ import pytest
 
 from core.errors import InvalidInputError
 from core.models import Outcome
-from storage.codec import (
-    FORMAT_VERSION,
-    RECORD_FIELD,
-    VERSION_FIELD,
-    DecisionRecord,
-    decode_entry,
-    encode_entry,
-)
+from core.records import DecisionRecord
+from storage.codec import FORMAT_VERSION, RECORD_FIELD, VERSION_FIELD, decode_entry, encode_entry
 
 MakeRecord = Callable[..., DecisionRecord]
 

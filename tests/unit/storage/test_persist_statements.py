@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from core.models import Outcome
-from storage.codec import DecisionRecord
+from core.records import DecisionRecord
 from storage.persist import ALERTS, DECISIONS, TRANSACTIONS
 from storage.rows import alert_row, decision_row, transaction_row
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from core.alerts import AlertLabel, AlertStatus
 from core.errors import InvalidInputError
 from core.models import (
     Channel,
@@ -20,8 +21,7 @@ from core.models import (
     RuleResult,
     Transaction,
 )
-from storage.codec import DecisionRecord
-from storage.models import AlertLabel, AlertStatus
+from core.records import DecisionRecord
 from storage.repository import Alert
 from ui.live import MAX_ALERT_ID, AlertItem, LiveFilter, LiveRows, item_from_alert, item_from_record
 

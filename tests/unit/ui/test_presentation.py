@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+from core.alerts import AlertLabel, AlertStatus
 from core.models import Outcome
 from storage.analytics import (
     AgeGroup,
@@ -15,13 +16,12 @@ from storage.analytics import (
     StageLatency,
     TimeWindow,
 )
-from storage.models import AlertLabel, AlertStatus
 from ui import charts
 from ui.format import ago, alert_row, milliseconds, money, span
 from ui.live import AlertItem
 from ui.pages.daily import summary_csv, summary_row
 from ui.pages.overview import Snapshot, kpis
-from ui.pages.scaling import detail_text, replica_problem
+from ui.pages.scaling import replica_problem
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -147,4 +147,3 @@ def test_replica_counts_are_checked() -> None:
     assert replica_problem(0) == "must be between 1 and 64"
     assert replica_problem(2.5) == "must be a whole number"
     assert replica_problem(None) == "enter a number of replicas"
-    assert detail_text({"p50": 1.234, "n": 3}) == "p50 1.23, n 3"

@@ -1,4 +1,4 @@
-"""Auth helpers, shared reads, model files, stream replies and time windows (no services)."""
+"""Auth helpers, shared reads, model files and time windows (no services)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from core.errors import InvalidInputError, ModelArtifactError
 from storage.analytics import TimeWindow, choose_bucket
 from ui.auth import LoginThrottle, login_url, safe_next
 from ui.cache import SharedReads
-from ui.feed import stream_entries
 from ui.model_catalog import load_model_info
 
 T0 = datetime(2026, 3, 1, 12, 7, tzinfo=UTC)
@@ -127,15 +126,6 @@ def test_missing_or_broken_manifest_is_a_model_artifact_error(tmp_path: Path) ->
     (tmp_path / "manifest.json").write_text("{nope")
     with pytest.raises(ModelArtifactError, match="not valid JSON"):
         load_model_info(tmp_path)
-
-
-def test_stream_entries_reads_both_reply_shapes() -> None:
-    """RESP2 lists and RESP3 maps give the same entries; an empty reply gives none."""
-    fields = {b"v": b"1"}
-    resp2 = [[b"s", [(b"1-0", fields), (b"2-0", fields)]]]
-    resp3 = {b"s": [[(b"1-0", fields), (b"2-0", fields)]]}
-    assert stream_entries(resp2) == stream_entries(resp3) == [("1-0", fields), ("2-0", fields)]
-    assert stream_entries(None) == stream_entries([]) == []
 
 
 def test_time_windows_bucket_on_round_boundaries() -> None:

@@ -1,4 +1,4 @@
-"""The admin API client against exactly the gateway's shapes (httpx MockTransport)."""
+"""The gateway client's admin calls against exactly the gateway's shapes (httpx MockTransport)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,17 @@ import json
 import httpx
 import pytest
 
-from ui.gateway_client import AdminGateway, GatewayUnavailable, RuleVersions
+from client.gateway import GatewayClient, GatewayReply, GatewayUnavailable
+from core.admin import RuleVersions
 
 
-def gateway(handler: httpx.MockTransport) -> AdminGateway:
+def gateway(handler: httpx.MockTransport) -> GatewayClient:
     """A client on a mock gateway."""
-    return AdminGateway("http://gw:8000/", api_key="k-1", transport=handler)
+    return GatewayClient("http://gw:8000/", api_key="k-1", transport=handler)
 
 
-async def test_deployments_are_parsed_with_extra_details() -> None:
-    """name/status/replicas become fields; anything else is kept as details."""
+async def test_deployments_are_parsed_ignoring_unknown_keys() -> None:
+    """Deployments decode into the admin shape; keys a newer gateway adds are ignored."""
 
     def handle(request: httpx.Request) -> httpx.Response:
         assert request.headers["authorization"] == "Bearer k-1"
@@ -27,19 +28,19 @@ async def test_deployments_are_parsed_with_extra_details() -> None:
                     "name": "rules",
                     "status": "HEALTHY",
                     "replicas": {"target": 3, "running": 2},
+                    "message": "",
                     "queued": 4,
                 },
             ],
         )
 
     (rules,) = await gateway(httpx.MockTransport(handle)).deployments()
-    assert (rules.name, rules.status, rules.target_replicas, rules.running_replicas) == (
+    assert (rules.name, rules.status, rules.replicas.target, rules.replicas.running) == (
         "rules",
         "HEALTHY",
         3,
         2,
     )
-    assert rules.details == {"queued": 4}
 
 
 async def test_scale_posts_the_replica_count() -> None:
@@ -63,8 +64,8 @@ async def test_rule_versions_tell_who_lags() -> None:
     versions = await gateway(httpx.MockTransport(handle)).rule_versions()
     assert not versions.all_at("v2")
     assert versions.behind("v2") == {"r2": "v1"}
-    assert RuleVersions({"r1": "v2"}).all_at("v2")
-    assert not RuleVersions({}).all_at("v2")
+    assert RuleVersions(versions={"r1": "v2"}).all_at("v2")
+    assert not RuleVersions(versions={}).all_at("v2")
 
 
 @pytest.mark.parametrize(
@@ -93,3 +94,15 @@ async def test_refused_connection_is_unreachable() -> None:
 
     with pytest.raises(GatewayUnavailable, match=r"http://gw:8000 is unreachable"):
         await gateway(httpx.MockTransport(handle)).rule_versions()
+
+
+async def test_scoring_never_raises_for_a_dead_gateway() -> None:
+    """score() turns a refused connection into a Failure instead of raising (load generators)."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    reply = await gateway(httpx.MockTransport(handle)).score({"transaction_id": "t"})
+    assert not isinstance(reply, GatewayReply)
+    assert "ConnectError" in reply.error
+    assert not reply.timed_out
