@@ -1,6 +1,7 @@
-"""``vigil up``, ``demo``, ``status``, ``scale`` and ``score``: run and talk to the engine.
+"""``vigil up``, ``down``, ``demo``, ``status``, ``scale``, ``score``: run and talk to the engine.
 
-The work lives in :mod:`runtime.launcher` (start/stop), :mod:`runtime.ray_cluster` (Ray and
+The work lives in :mod:`runtime.launcher` (start), :mod:`runtime.shutdown` (stop, leftovers of a
+killed run), :mod:`runtime.ray_cluster` (Ray and
 Serve) and :mod:`client.gateway` (HTTP); these commands parse arguments, read files and print.
 """
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from client.gateway import Failure, GatewayReply
+    from client.retry import Backoff
 
 DEPLOYMENTS = ("gateway", "features", "rules", "ensemble")  # runtime.app_args.DEPLOYMENT_NAMES
 _MAX_SHOWN_PROBLEMS = 20
@@ -34,8 +36,9 @@ NoUiOption = Annotated[bool, typer.Option("--no-ui", help="Do not start the web 
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``up``, ``demo``, ``status``, ``scale`` and ``score`` to ``app``."""
+    """Add ``up``, ``down``, ``demo``, ``status``, ``scale`` and ``score`` to ``app``."""
     app.command("up")(up_command)
+    app.command("down")(down_command)
     app.command("demo")(demo_command)
     app.command("status")(status_command)
     app.command("scale")(scale_command)
@@ -43,11 +46,26 @@ def register(app: typer.Typer) -> None:
 
 
 def up_command(ctx: typer.Context, *, no_ui: NoUiOption = False) -> None:
-    """Start Vigil: databases (embedded unless configured), Ray, the gateway, the writer, the UI."""
+    """Start Vigil: databases (embedded unless configured), Ray, the gateway, the writer, the UI.
+
+    First stops what a killed earlier run of the same data dir left running (HAProxy, Ray's
+    agents, the web app); refuses to start next to a running `vigil up` of that data dir.
+    """
     from runtime.launcher import UpOptions, run_up  # noqa: PLC0415 - heavy
 
     state = _state(ctx)
     run_up(state.settings, UpOptions(config_file=state.config_file, with_ui=not no_ui), typer.echo)
+
+
+def down_command(ctx: typer.Context) -> None:
+    """Stop the `vigil up` of this data dir, or what a killed one left running.
+
+    Sends the running `vigil up` SIGTERM (it stops everything in order, like Ctrl-C), then stops
+    leftover processes of the data dir and its embedded PostgreSQL and Redis.
+    """
+    from runtime.shutdown import run_down  # noqa: PLC0415
+
+    run_down(_state(ctx).settings, typer.echo)
 
 
 def demo_command(
@@ -149,26 +167,40 @@ def score_command(
     ] = None,
     api_key: ApiKeyOption = None,
     concurrency: Annotated[int, typer.Option(help="Requests in flight.", min=1)] = 8,
+    retries: Annotated[
+        int,
+        typer.Option(
+            help="Retries of a transaction that got no answer or a 502/503/504 (backoff with "
+            "jitter; 4xx answers are final).",
+            min=0,
+        ),
+    ] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print each decision as JSON.")] = False,
 ) -> None:
     """Submit every transaction in FILE to the gateway and print the decisions."""
     import msgspec  # noqa: PLC0415
 
     from client.gateway import Failure  # noqa: PLC0415
+    from client.retry import Backoff  # noqa: PLC0415
 
     settings = _state(ctx).settings
     payloads = read_payloads(file)
-    url = gateway or f"http://{settings.http_host}:{settings.http_port}"
-    replies = asyncio.run(_score_all(url, payloads, api_key=api_key, concurrency=concurrency))
+    url = gateway or settings.gateway_url
+    replies = asyncio.run(
+        _score_all(
+            url, payloads, api_key=api_key, concurrency=concurrency, backoff=Backoff(retries)
+        )
+    )
     failures = 0
-    for payload, reply in zip(payloads, replies, strict=True):
+    for payload, (reply, attempts) in zip(payloads, replies, strict=True):
         txn_id = payload.get("transaction_id")
+        tries = f" (after {attempts} attempts)" if attempts > 1 else ""
         if isinstance(reply, Failure):
             failures += 1
-            typer.echo(f"{txn_id}: request failed: {reply.error}", err=True)
+            typer.echo(f"{txn_id}: request failed{tries}: {reply.error}", err=True)
         elif not reply.ok:
             failures += 1
-            typer.echo(f"{txn_id}: HTTP {reply.status}: {_problem(reply.body)}", err=True)
+            typer.echo(f"{txn_id}: HTTP {reply.status}{tries}: {_problem(reply.body)}", err=True)
         elif as_json:
             typer.echo(msgspec.json.encode(reply.body).decode())
         else:
@@ -184,16 +216,26 @@ def score_command(
 
 
 async def _score_all(
-    url: str, payloads: list[dict[str, Any]], *, api_key: str | None, concurrency: int
-) -> list[GatewayReply | Failure]:
+    url: str,
+    payloads: list[dict[str, Any]],
+    *,
+    api_key: str | None,
+    concurrency: int,
+    backoff: Backoff,
+) -> list[tuple[GatewayReply | Failure, int]]:
+    """Each payload's final answer and its number of attempts, in order."""
+    import random  # noqa: PLC0415
+
     from client.gateway import GatewayClient  # noqa: PLC0415
+    from client.retry import with_retries  # noqa: PLC0415
 
     slots = asyncio.Semaphore(concurrency)
+    rng = random.Random()  # noqa: S311 - jitter for retries, not a secret
     async with GatewayClient(url, api_key=api_key, max_connections=concurrency) as client:
 
-        async def one(payload: dict[str, Any]) -> GatewayReply | Failure:
-            async with slots:
-                return await client.score(payload)
+        async def one(payload: dict[str, Any]) -> tuple[GatewayReply | Failure, int]:
+            async with slots:  # a transaction waiting to retry keeps its slot: back-pressure
+                return await with_retries(lambda: client.score(payload), backoff, rng=rng)
 
         return list(await asyncio.gather(*(one(p) for p in payloads)))
 

@@ -91,6 +91,18 @@ class Settings(BaseSettings):
         description="the API key (admin scope) the web app sends to the gateway; `vigil up` "
         "issues one and hands it over in the UI process's environment",
     )
+    failed_auth_limit: int = Field(
+        default=20,
+        ge=0,
+        description="requests refused with 401 (missing, unknown or revoked API key) allowed per "
+        "client address per failed_auth_window_s; more are 429 without a key lookup; 0: no limit",
+    )
+    failed_auth_window_s: int = Field(
+        default=10,
+        ge=1,
+        le=3600,
+        description="the failed-authentication limit's window, in seconds",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -103,6 +115,19 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Only explicit values: :func:`load_settings` merges file, environment and overrides."""
         return (init_settings,)
+
+    @property
+    def gateway_url(self) -> str:
+        """Where the gateway listens, as seen from this machine: ``http://host:port``.
+
+        A bind-all ``http_host`` (``0.0.0.0``, ``::``) is reached on ``127.0.0.1``; an IPv6
+        address is bracketed.
+        """
+        bind_all = {"0.0.0.0", "::", ""}  # noqa: S104 - recognising a bind-all address, not binding
+        host = "127.0.0.1" if self.http_host in bind_all else self.http_host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.http_port}"
 
 
 def load_settings(

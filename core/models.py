@@ -7,7 +7,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Final
 
@@ -23,16 +23,32 @@ MAX_ATTRIBUTES: Final = 32
 MAX_ATTRIBUTE_KEY_LENGTH: Final = 64
 MAX_ATTRIBUTE_VALUE_LENGTH: Final = 256
 
-Identifier = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[^\s\x00]+$")]
-"""An opaque identifier: 1 to 128 characters, no whitespace."""
-CurrencyCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]
-CountryCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]
-MerchantCategoryCode = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4}$")]
+MIN_INT: Final = -(2**63)
+MAX_INT: Final = 2**63 - 1
+"""Integer attributes are 64-bit, as MessagePack (the decision stream) and rules carry them."""
+MIN_TIMESTAMP: Final = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_TIMESTAMP: Final = datetime(9999, 1, 1, tzinfo=UTC)
+"""Event times are epoch milliseconds in the feature store: nothing before 1970 is meaningful."""
+
+# Patterns are anchored with \A and \Z: msgspec searches, and ``$`` also matches before a final
+# newline, so ``^[0-9]{4}$`` would accept "5732\n" (which then fails in storage).
+Identifier = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"\A[^\s\x00]+\Z")]
+"""An opaque identifier: 1 to 128 characters, no whitespace, no NUL."""
+CurrencyCode = Annotated[str, msgspec.Meta(pattern=r"\A[A-Z]{3}\Z")]
+CountryCode = Annotated[str, msgspec.Meta(pattern=r"\A[A-Z]{2}\Z")]
+MerchantCategoryCode = Annotated[str, msgspec.Meta(pattern=r"\A[0-9]{4}\Z")]
 AttributeKey = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=MAX_ATTRIBUTE_KEY_LENGTH, pattern=r"^[A-Za-z_]\w*$")
+    str,
+    msgspec.Meta(
+        min_length=1, max_length=MAX_ATTRIBUTE_KEY_LENGTH, pattern=r"\A[A-Za-z_][A-Za-z0-9_]*\Z"
+    ),
 ]
+TextValue = Annotated[
+    str, msgspec.Meta(max_length=MAX_ATTRIBUTE_VALUE_LENGTH, pattern=r"\A[^\x00]*\Z")
+]
+"""Free text that PostgreSQL can store (its text types refuse NUL)."""
 AttributeValue = (
-    Annotated[str, msgspec.Meta(max_length=MAX_ATTRIBUTE_VALUE_LENGTH)] | int | float | bool | None
+    TextValue | Annotated[int, msgspec.Meta(ge=MIN_INT, le=MAX_INT)] | float | bool | None
 )
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 UnitInterval = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
@@ -89,6 +105,7 @@ class Transaction(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     def __post_init__(self) -> None:
         """Check what types alone cannot: ranges, code tables, address syntax."""
         _check_amount(self.amount)
+        _check_timestamp(self.timestamp)
         if self.currency not in currency_codes():
             raise ValueError(f"`currency` {self.currency!r} is not an ISO 4217 currency code")
         if self.country not in country_codes():
@@ -107,6 +124,21 @@ class Transaction(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
         for key, value in self.attributes.items():
             if isinstance(value, float) and not math.isfinite(value):
                 raise ValueError(f"`attributes.{key}` must be a finite number")
+
+
+def _check_timestamp(timestamp: datetime | None) -> None:
+    """Within the range the feature store and storage handle (``None``: the wire's "now")."""
+    if timestamp is None:
+        return
+    try:
+        in_range = MIN_TIMESTAMP <= timestamp <= MAX_TIMESTAMP
+    except OverflowError:  # an offset that moves a date past year 1 or 9999
+        in_range = False
+    if not in_range:
+        raise ValueError(
+            f"`timestamp` must be between {MIN_TIMESTAMP.isoformat()} and "
+            f"{MAX_TIMESTAMP.isoformat()}, got {timestamp.isoformat()}"
+        )
 
 
 def _check_amount(amount: Decimal) -> None:

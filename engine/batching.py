@@ -7,6 +7,9 @@ them to ``process`` in one call.
 
 ``process`` answers per item: a result, or an exception instance that fails only that item's
 caller. If ``process`` itself raises, every caller in that batch gets the error.
+
+Items submitted one by one (or with :meth:`MicroBatcher.submit_many`) may land in any batch;
+items submitted with :meth:`MicroBatcher.submit_group` stay together, in order, in one batch.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 BatchFunction = Callable[[list[T]], Awaitable[Sequence[R | Exception]]]
+_Entry = tuple[T, asyncio.Future[R]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +63,9 @@ class MicroBatcher(Generic[T, R]):
     ) -> None:
         self._process = process
         self._options = options or BatchingOptions()
-        self._queue: asyncio.Queue[tuple[T, asyncio.Future[R]]] = asyncio.Queue()
+        self._queue: asyncio.Queue[list[_Entry[T, R]]] = asyncio.Queue()
+        self._carried: list[_Entry[T, R]] | None = None
+        """A group taken from the queue that did not fit in the batch being collected."""
         self._collector: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(self._options.max_in_flight)
@@ -79,15 +85,7 @@ class MicroBatcher(Generic[T, R]):
 
         Raises the first item's error if any item failed, after all have finished.
         """
-        if self._closed:
-            raise BatcherClosedError("the batcher is closed")
-        self._ensure_collector()
-        loop = asyncio.get_running_loop()
-        futures: list[asyncio.Future[R]] = []
-        for item in items:
-            future: asyncio.Future[R] = loop.create_future()
-            futures.append(future)
-            self._queue.put_nowait((item, future))
+        futures = self._enqueue([[item] for item in items])
         settled = await asyncio.gather(*futures, return_exceptions=True)
         results: list[R] = []
         for outcome in settled:
@@ -95,6 +93,44 @@ class MicroBatcher(Generic[T, R]):
                 raise outcome
             results.append(outcome)
         return results
+
+    async def submit_group(self, items: Sequence[T]) -> list[R | Exception]:
+        """Queue ``items`` as one group: they are processed in one batch, in this order (other
+        callers' items may share the batch). At most ``max_batch_size`` items.
+
+        Returns each item's result or its own error, in order, after all have finished.
+        """
+        if len(items) > self._options.max_batch_size:
+            raise ValueError(
+                f"a group of {len(items)} items exceeds max_batch_size "
+                f"{self._options.max_batch_size}"
+            )
+        if not items:
+            return []
+        futures = self._enqueue([list(items)])
+        settled = await asyncio.gather(*futures, return_exceptions=True)
+        outcomes: list[R | Exception] = []
+        for outcome in settled:
+            if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
+                raise outcome
+            outcomes.append(outcome)
+        return outcomes
+
+    def _enqueue(self, groups: Sequence[Sequence[T]]) -> list[asyncio.Future[R]]:
+        """Queue each group as one unit; the futures of all items, in order."""
+        if self._closed:
+            raise BatcherClosedError("the batcher is closed")
+        self._ensure_collector()
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[R]] = []
+        for group in groups:
+            entries: list[_Entry[T, R]] = []
+            for item in group:
+                future: asyncio.Future[R] = loop.create_future()
+                futures.append(future)
+                entries.append((item, future))
+            self._queue.put_nowait(entries)
+        return futures
 
     async def aclose(self) -> None:
         """Stop collecting, finish the batches in flight, fail anything still queued."""
@@ -106,10 +142,14 @@ class MicroBatcher(Generic[T, R]):
             self._collector = None
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
+        left = [self._carried] if self._carried else []
+        self._carried = None
         while not self._queue.empty():
-            _, future = self._queue.get_nowait()
-            if not future.done():
-                future.set_exception(BatcherClosedError("the batcher closed before this ran"))
+            left.append(self._queue.get_nowait())
+        for group in left:
+            for _, future in group:
+                if not future.done():
+                    future.set_exception(BatcherClosedError("the batcher closed before this ran"))
 
     def _ensure_collector(self) -> None:
         if self._collector is None or self._collector.done():
@@ -124,26 +164,31 @@ class MicroBatcher(Generic[T, R]):
         loop = asyncio.get_running_loop()
         size, wait = self._options.max_batch_size, self._options.max_wait_s
         while True:
-            batch = [await self._queue.get()]
+            first, self._carried = self._carried, None
+            batch = list(first if first is not None else await self._queue.get())
             deadline = loop.time() + wait
             while len(batch) < size:
                 if not self._queue.empty():
-                    batch.append(self._queue.get_nowait())
-                    continue
-                remaining = deadline - loop.time()
-                if remaining <= 0:
+                    group = self._queue.get_nowait()
+                else:
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        break
+                    try:
+                        async with asyncio.timeout(remaining):
+                            group = await self._queue.get()
+                    except TimeoutError:
+                        break
+                if len(batch) + len(group) > size:  # a group is never split: the next batch
+                    self._carried = group
                     break
-                try:
-                    async with asyncio.timeout(remaining):
-                        batch.append(await self._queue.get())
-                except TimeoutError:
-                    break
+                batch += group
             await self._slots.acquire()
             task = asyncio.create_task(self._run(batch), name="micro-batch")
             self._running.add(task)
             task.add_done_callback(self._running.discard)
 
-    async def _run(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
+    async def _run(self, batch: list[_Entry[T, R]]) -> None:
         try:
             live = [(item, future) for item, future in batch if not future.done()]
             if not live:

@@ -7,7 +7,16 @@ awaited, then :func:`engine.decision.decide` runs per row, and all decisions of 
 appended to the decision sink in one round trip before any caller gets its answer.
 
 Replays first (:mod:`engine.replay`): ids the sink already holds a decision for get that
-decision back (or a 409 if the payload differs) and skip every stage.
+decision back (or a 409 if the payload differs) and skip every stage. Requests in flight at the
+same time are settled by the features stage, which records the first payload of an id and
+answers :class:`~core.payload.PayloadConflict` for any other: that row is a 409 too, and neither
+its features nor a decision exist, so the stream only ever holds the first payload's decision.
+
+Event-time order: ``score`` sorts a request's transactions by event time (ties in request order,
+as the offline computation orders them) and hands them over in chunks of at most
+``max_batch_size``, each chunk in one micro-batch and one chunk after the other, so a batch
+request is recorded in the order the offline replay assumes even with several micro-batches in
+flight. Answers come back in the request's order.
 
 Failure policy, per row (:mod:`engine.degraded`): each stage has a deadline
 (``PipelineOptions.timeout_of``) and a policy for when it fails or misses it. A row whose
@@ -36,8 +45,10 @@ from typing import TypeVar
 import structlog
 
 from core.clock import Clock, SystemClock
-from core.errors import DependencyUnavailableError
+from core.errors import ConflictError, DependencyUnavailableError
 from core.models import Decision, FeatureVector, Outcome, Transaction
+from core.payload import PayloadConflict
+from core.records import DecisionRecord
 from engine.batching import BatchingOptions, MicroBatcher
 from engine.contracts import (
     UNAVAILABLE_VERSION,
@@ -53,9 +64,9 @@ from engine.contracts import (
 )
 from engine.decision import DEFAULT_MAX_REASONS, decide
 from engine.degraded import DegradedPolicies, DegradedPolicy
-from engine.replay import replay_conflict
+from engine.replay import recorded_conflict, replay_conflict
 from engine.stages import ENSEMBLE, FEATURES, RULES
-from storage.codec import DecisionRecord
+from features.durations import event_time_ms
 
 _log = structlog.get_logger("vigil.engine")
 _T = TypeVar("_T")
@@ -116,8 +127,27 @@ class ScoringPipeline:
         )
 
     async def score(self, txns: Sequence[Transaction]) -> list[Decision]:
-        """One decision per transaction, in order, each already appended to the sink."""
-        return await self._batcher.submit_many(self._pending(txns))
+        """One decision per transaction, in order, each already appended to the sink.
+
+        Recorded in event-time order: sorted, then in chunks of at most ``max_batch_size``, each
+        in one micro-batch, one after the other. Raises the error of the first failed
+        transaction (in request order) once every chunk has finished.
+        """
+        pending = self._pending(txns)
+        order = sorted(range(len(pending)), key=lambda i: event_time_ms(pending[i].txn.timestamp))
+        size = self._batcher.options.max_batch_size
+        outcomes: dict[int, Decision | Exception] = {}
+        for start in range(0, len(order), size):
+            chunk = order[start : start + size]
+            answers = await self._batcher.submit_group([pending[i] for i in chunk])
+            outcomes.update(zip(chunk, answers, strict=True))
+        decisions: list[Decision] = []
+        for index in range(len(pending)):
+            outcome = outcomes[index]
+            if isinstance(outcome, Exception):
+                raise outcome
+            decisions.append(outcome)
+        return decisions
 
     async def ready(self) -> Mapping[str, str]:
         """The rule-set and model versions now scoring; raises if either stage cannot answer."""
@@ -174,10 +204,15 @@ class ScoringPipeline:
     async def _score_fresh(self, batch: list[_Pending]) -> list[Decision | Exception]:
         started = time.perf_counter()
         txns = [p.txn for p in batch]
-        computed = _rows_of(
+        computed: list[FeatureVector | PayloadConflict | StageFailure] = _rows_of(
             await self._bounded(FEATURES, self._features.compute(txns)), len(batch), FEATURES
         )
         features_ms = _ms_since(started)
+        conflicts_call = (
+            asyncio.create_task(self._conflicts(batch, computed))
+            if any(isinstance(row, PayloadConflict) for row in computed)
+            else None
+        )
         ok = [i for i, v in enumerate(computed) if isinstance(v, FeatureVector)]
         vectors = [v for v in computed if isinstance(v, FeatureVector)]
         ok_txns = [txns[i] for i in ok]
@@ -205,7 +240,45 @@ class ScoringPipeline:
         for index, row in enumerate(computed):
             if isinstance(row, StageFailure):
                 merged[index] = self._without_features(batch[index], row, features_ms)
+        if conflicts_call is not None:
+            for index, conflict in (await conflicts_call).items():
+                merged[index] = conflict
         return await self._append(batch, [r for r in merged if r is not None])
+
+    async def _conflicts(
+        self,
+        batch: Sequence[_Pending],
+        computed: Sequence[FeatureVector | PayloadConflict | StageFailure],
+    ) -> dict[int, ConflictError]:
+        """A 409 for each row whose id the features store recorded with another payload.
+
+        The differing fields are named when the first payload is known: a row of this batch
+        that got features for the same id, or the decision kept for replays (one recall, only
+        when there is a conflict); otherwise the first request is still in flight.
+        """
+        losers = [i for i, row in enumerate(computed) if isinstance(row, PayloadConflict)]
+        first: dict[str, Transaction] = {}
+        for item, row in zip(batch, computed, strict=True):
+            if isinstance(row, FeatureVector):
+                first.setdefault(item.txn.transaction_id, item.txn)
+        unknown = sorted({batch[i].txn.transaction_id for i in losers} - first.keys())
+        if unknown and self._sink is not None:
+            recalled = await self._bounded("decision_stream", self._sink.recall(unknown))
+            if not isinstance(recalled, StageFailure):
+                for record in recalled:
+                    if record is not None:
+                        first.setdefault(record.transaction.transaction_id, record.transaction)
+        conflicts: dict[int, ConflictError] = {}
+        for index in losers:
+            txn = batch[index].txn
+            conflicts[index] = recorded_conflict(txn, first.get(txn.transaction_id))
+            _log.info(
+                "transaction_replayed",
+                transaction_id=txn.transaction_id,
+                conflict=True,
+                concurrent=True,
+            )
+        return conflicts
 
     def _without_features(
         self, item: _Pending, failure: StageFailure, features_ms: float
@@ -305,6 +378,19 @@ class ScoringPipeline:
         if isinstance(stored, StageFailure):
             error = DependencyUnavailableError(stored.message)
             return [error if isinstance(r, Decision) else r for r in results]
+        refused = {
+            record.transaction.transaction_id: answer
+            for record, answer in zip(scored, stored, strict=True)
+            if isinstance(answer, Exception)
+        }
+        if refused:
+            scored = [r for r in scored if r.transaction.transaction_id not in refused]
+            results = [
+                refused.get(item.txn.transaction_id, result)
+                if isinstance(result, Decision)
+                else result
+                for item, result in zip(batch, results, strict=True)
+            ]
         for record in scored:
             _log_decision(record)
         if self._observer is not None:
@@ -334,7 +420,7 @@ class ScoringPipeline:
 
 
 def _rows_of(
-    rows: Sequence[_R | StageFailure] | StageFailure, expected: int, stage: str
+    rows: Sequence[_R] | StageFailure, expected: int, stage: str
 ) -> list[_R | StageFailure]:
     """A stage's rows, or its failure repeated for every row (also when the count is wrong)."""
     if isinstance(rows, StageFailure):

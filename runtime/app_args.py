@@ -17,7 +17,7 @@ from engine.components import settings_from_payload
 from engine.contracts import Thresholds
 from engine.degraded import DegradedPolicies
 from engine.pipeline import DEFAULT_THRESHOLDS, PipelineOptions
-from engine.sink import DEFAULT_REPLAY_WINDOW_S
+from storage.stream import DEFAULT_REPLAY_WINDOW_S
 
 APP_IMPORT_PATH = "runtime.graph:app_builder"
 """The application builder's import path, as written in ``config/serve.yaml``."""

@@ -34,10 +34,9 @@ from ray.serve.exceptions import RayServeException
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from engine.components import StageOptions, open_stage, require_url
+from engine.components import StageOptions, open_stage
 from engine.contracts import EnsembleClient, FeatureClient, RuleClient
 from engine.pipeline import ScoringPipeline
-from engine.sink import open_stream_sink
 from engine.stages import ENSEMBLE, RULES, STAGE_METHODS, RuleStage
 from runtime.app_args import EngineArgs
 from runtime.metrics import MODEL_INFO, RULESET_INFO, DecisionMetrics, VersionInfo, ray_meters
@@ -46,6 +45,8 @@ from runtime.remote_stage import RemoteStage
 from runtime.replica_logging import configure_replica_logging
 from runtime.rule_versions import announce, announcement_ttl_s, withdraw
 from serving.gateway import build_gateway
+from storage.stream import open_decision_stream
+from storage.urls import require_url
 
 _log = structlog.get_logger("vigil.engine")
 _REDIS_TIMEOUT_S = 2.0
@@ -170,7 +171,7 @@ class GatewayReplica:
             features=cast(FeatureClient, RemoteStage(features)),
             rules=cast(RuleClient, RemoteStage(rules)),
             ensemble=cast(EnsembleClient, RemoteStage(ensemble)),
-            sink=open_stream_sink(redis_url, replay_window_s=args.idempotency_window_s),
+            sink=open_decision_stream(redis_url, replay_window_s=args.idempotency_window_s),
             options=args.pipeline_options(),
             observer=DecisionMetrics(ray_meters()),
         )

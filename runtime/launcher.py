@@ -26,6 +26,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,18 +34,24 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from client.gateway import Failure, GatewayClient, send_at_rate
+from client.gateway import Failure, GatewayClient
+from client.load import send_at_rate
 from config.settings import REPO_DIR, Settings
-from engine.components import require_url
+from core.errors import DependencyUnavailableError
 from runtime.metrics import METRICS_PATH
+from storage.urls import require_url
 
 if TYPE_CHECKING:
+    from runtime.ray_cluster import AppState
     from storage.api_keys import ApiKeyStore
 
 Echo = Callable[[str], None]
 _log = structlog.get_logger("vigil.engine")
 _UI_ENTRY = REPO_DIR / "ui" / "__main__.py"
 _STOP_TIMEOUT_S = 15.0
+_GATEWAY_TIMEOUT_S = 60.0
+START_BACKOFF_S = (2.0, 4.0)
+"""Pauses between attempts to start Ray and Serve (three attempts in all)."""
 UI_KEY_NAME = "web-app:vigil-up"
 """The name of the API keys ``vigil up`` issues to the web app."""
 UI_KEY_ENV = "VIGIL_UI_GATEWAY_API_KEY"
@@ -72,10 +79,11 @@ class UpOptions:
 
 def run_up(settings: Settings, options: UpOptions, echo: Echo) -> None:
     """Start everything, block until Ctrl-C / SIGTERM, then stop everything."""
-    from runtime import ray_cluster  # noqa: PLC0415
+    from runtime import ray_cluster, shutdown  # noqa: PLC0415
 
-    ray_cluster.apply_ray_environment()  # before anything imports Ray
-    from runtime.serve_config import deploy_config, load_serve_config  # noqa: PLC0415
+    # before anything imports Ray
+    ray_cluster.apply_ray_environment(loopback=ray_cluster.is_loopback(settings.http_host))
+    from runtime.serve_config import load_serve_config  # noqa: PLC0415
     from storage.embedded import start_embedded, stop_embedded  # noqa: PLC0415 - heavy imports
     from storage.migrations import upgrade  # noqa: PLC0415
 
@@ -83,6 +91,7 @@ def run_up(settings: Settings, options: UpOptions, echo: Echo) -> None:
     embedded = not (settings.database_url and settings.redis_url)
     ui: subprocess.Popen[bytes] | None = None
     ui_key: str | None = None
+    shutdown.prepare_start(settings, with_ui=options.with_ui, echo=echo)
     try:
         if embedded:
             echo(f"starting embedded PostgreSQL and Redis under {settings.data_dir}/ ...")
@@ -101,13 +110,8 @@ def run_up(settings: Settings, options: UpOptions, echo: Echo) -> None:
             echo("WARNING: authentication is off: every gateway request acts with every scope")
         elif options.with_ui and settings.ui_gateway_api_key is None:
             ui_key = asyncio.run(issue_ui_key(database_url))
-        echo("starting Ray ...")
-        address = ray_cluster.start_local_ray(settings.data_dir, metrics_port=settings.metrics_port)
-        echo(f"Ray is up at {address}; deploying the Serve application (this takes a while) ...")
-        state = ray_cluster.deploy(
-            deploy_config(serve_config, settings), timeout_s=options.deploy_timeout_s
-        )
-        gateway_url = f"http://{settings.http_host}:{settings.http_port}"
+        address, state = start_engine(settings, serve_config, options, echo)
+        gateway_url = settings.gateway_url
         ray_cluster.RuntimeInfo(
             ray_address=address, gateway_url=gateway_url, pid=os.getpid()
         ).write(settings.data_dir)
@@ -131,7 +135,86 @@ def run_up(settings: Settings, options: UpOptions, echo: Echo) -> None:
         ray_cluster.stop_ray()
         if embedded:
             stop_embedded(settings.data_dir)
+        shutdown.forget_processes(settings.data_dir)
         echo("stopped")
+
+
+def start_engine(
+    settings: Settings, serve_config: dict[str, Any], options: UpOptions, echo: Echo
+) -> tuple[str, AppState]:
+    """Start Ray, deploy the application and wait until the gateway answers, with retries.
+
+    A failed attempt prints one line, stops what it started (and anything of the data dir it
+    left), and is retried after :data:`START_BACKOFF_S` (2 s, then 4 s). A deploy the
+    application itself failed (a bad model, say) is not retried: it would fail again.
+    """
+    from runtime import ray_cluster, shutdown  # noqa: PLC0415
+    from runtime.serve_config import deploy_config  # noqa: PLC0415
+
+    attempts = len(START_BACKOFF_S) + 1
+    for attempt in range(1, attempts + 1):
+        try:
+            echo("starting Ray ..." if attempt == 1 else f"starting Ray (attempt {attempt}) ...")
+            address = ray_cluster.start_local_ray(
+                settings.data_dir, metrics_port=settings.metrics_port, host=settings.http_host
+            )
+            echo(
+                f"Ray is up at {address}; deploying the Serve application (this takes a while) ..."
+            )
+            state = ray_cluster.deploy(
+                deploy_config(serve_config, settings), timeout_s=options.deploy_timeout_s
+            )
+            wait_for_gateway(settings.gateway_url, timeout_s=_GATEWAY_TIMEOUT_S)
+        except (DependencyUnavailableError, ConnectionError, OSError, RuntimeError) as exc:
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            if _application_failed():
+                raise
+            if attempt == attempts:
+                raise DependencyUnavailableError(
+                    f"Ray/Serve did not start after {attempts} attempts: {reason}"
+                ) from exc
+            delay = START_BACKOFF_S[attempt - 1]
+            echo(
+                f"Ray/Serve start failed (attempt {attempt} of {attempts}): {reason}; "
+                f"retrying in {delay:g} s"
+            )
+            ray_cluster.stop_ray(graceful=False)
+            shutdown.clean_up_leftovers(settings.data_dir, echo, grace_s=5.0)
+            time.sleep(delay)
+        else:
+            return address, state
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+
+def _application_failed() -> bool:
+    """Whether Serve says the application itself failed (its replicas cannot start)."""
+    from runtime import ray_cluster  # noqa: PLC0415
+
+    try:
+        return ray_cluster.app_state().status == "DEPLOY_FAILED"
+    except (RuntimeError, ConnectionError):  # Ray is not up: a start failure, retry it
+        return False
+
+
+def wait_for_gateway(gateway_url: str, *, timeout_s: float) -> None:
+    """Wait until HAProxy answers ``/-/healthz`` with 200 (a gateway replica is routable)."""
+    import httpx  # noqa: PLC0415
+
+    deadline = time.monotonic() + timeout_s
+    last = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            reply = httpx.get(f"{gateway_url}/-/healthz", timeout=2.0)
+        except httpx.HTTPError as exc:
+            last = f"{type(exc).__name__}: {exc}"
+        else:
+            if reply.status_code == httpx.codes.OK:
+                return
+            last = f"HTTP {reply.status_code}"
+        time.sleep(0.5)
+    raise DependencyUnavailableError(
+        f"the gateway at {gateway_url} did not become healthy within {timeout_s:g} s ({last})"
+    )
 
 
 def start_ui(
@@ -153,7 +236,13 @@ def start_ui(
         env["VIGIL_CONFIG_FILE"] = str(options.config_file)
     if api_key is not None:
         env[UI_KEY_ENV] = api_key
-    return subprocess.Popen([sys.executable, "-m", "ui"], env=env)
+    from runtime import processes, shutdown  # noqa: PLC0415
+
+    # Its own process group (recorded in run/ui.pid with it): a terminal's Ctrl-C reaches it only
+    # through vigil up's orderly stop, after the feed and before Ray.
+    ui = subprocess.Popen([sys.executable, "-m", "ui"], env=env, start_new_session=True)
+    processes.record(settings.data_dir, shutdown.UI, ui.pid)  # `vigil down` finds it there
+    return ui
 
 
 async def issue_ui_key(database_url: str) -> str:

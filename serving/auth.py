@@ -7,10 +7,13 @@ handlers that record who acted. Missing or unknown keys are :class:`core.errors.
 a key without the scope is :class:`core.errors.ForbiddenError` (403). ``admin`` implies every scope.
 
 Once a key is authenticated, an optional :class:`RateLimiter` counts the request against the key's
-limit (:class:`core.errors.RateLimitedError`, 429 with ``Retry-After``). The limit lives here, in
-the guard, rather than in Litestar's ``RateLimitMiddleware``: that middleware counts per client
-address in its own store, while Vigil limits per API key (many clients may share an address, one
-key may come from many) in the Redis every gateway replica already shares.
+limit (:class:`core.errors.RateLimitedError`, 429 with ``Retry-After``); a batch is counted as one
+request here and its other transactions by its handler. The limit lives here, in the guard, rather
+than in Litestar's ``RateLimitMiddleware``: that middleware counts per client address in its own
+store, while Vigil limits per API key (many clients may share an address, one key may come from
+many) in the Redis every gateway replica already shares. An optional :class:`AuthFailureLimiter`
+counts the requests refused with 401 per client address and refuses an address over its limit
+with 429 before its key is looked up, so guessing keys does not cost a database query each.
 
 With authentication disabled (local development) every request acts as :data:`LOCAL_DEVELOPER`.
 Keys are issued, stored hashed and revoked by :mod:`storage.api_keys`;
@@ -39,12 +42,14 @@ __all__ = [
     "PRINCIPAL_STATE",
     "SCOPE_OPT",
     "ApiKeyVerifier",
+    "AuthFailureLimiter",
     "Principal",
     "RateLimiter",
     "Scope",
     "StaticApiKeyVerifier",
     "api_key_guard",
     "bearer_token",
+    "client_address",
     "principal_of",
     "requires",
 ]
@@ -86,8 +91,24 @@ class ApiKeyVerifier(Protocol):
 class RateLimiter(Protocol):
     """Counts requests per key id and refuses those over the limit."""
 
-    async def hit(self, key_id: str) -> None:
-        """Count one request of ``key_id``; :class:`RateLimitedError` when it is over its limit."""
+    async def hit(self, key_id: str, requests: int = 1, *, counted: int = 0) -> None:
+        """Count a request of ``key_id`` worth ``requests`` (a batch: one per transaction).
+
+        ``counted`` of them were already counted for this request (by the guard). Either all of
+        them fit in the key's limit, or none is counted and :class:`RateLimitedError` is raised.
+        """
+        ...
+
+
+class AuthFailureLimiter(Protocol):
+    """Counts requests refused with 401 per client address; refuses addresses over the limit."""
+
+    def check(self, client: str) -> None:
+        """:class:`RateLimitedError` while ``client`` is over its limit (cheap: no I/O)."""
+        ...
+
+    async def failed(self, client: str) -> None:
+        """Count one failure of ``client``; :class:`RateLimitedError` once it is over the limit."""
         ...
 
 
@@ -112,12 +133,18 @@ def requires(scope: Scope) -> dict[str, Any]:
 
 
 def api_key_guard(
-    verifier: ApiKeyVerifier | None, *, enabled: bool, rate_limiter: RateLimiter | None = None
+    verifier: ApiKeyVerifier | None,
+    *,
+    enabled: bool,
+    rate_limiter: RateLimiter | None = None,
+    auth_failures: AuthFailureLimiter | None = None,
 ) -> Guard:
     """The guard of every ``/v1`` route: authenticate the key, count it, check the route's scope.
 
     ``rate_limiter`` (when given and authentication is enabled) counts every authenticated
-    request, whatever its scope, before the scope is checked.
+    request as one, whatever its scope, before the scope is checked. ``auth_failures`` (likewise)
+    refuses an address over its limit of failed authentications before its key is looked up, and
+    counts each 401.
 
     A closure rather than an object: Litestar deep-copies routers (and their guards) when it
     registers them, and the verifier it closes over must stay the one that was injected.
@@ -128,10 +155,15 @@ def api_key_guard(
     async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
         if not enabled or verifier is None:
             return LOCAL_DEVELOPER
-        principal = await verifier.verify(bearer_token(connection.headers.get("authorization")))
-        if principal is None:
-            raise AuthError("the API key is unknown or revoked")
-        return principal
+        client = client_address(connection)
+        if auth_failures is not None:
+            auth_failures.check(client)
+        try:
+            return await _principal(verifier, connection.headers.get("authorization"))
+        except AuthError:
+            if auth_failures is not None:
+                await auth_failures.failed(client)
+            raise
 
     async def guard(
         connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
@@ -153,6 +185,13 @@ def api_key_guard(
     return guard
 
 
+async def _principal(verifier: ApiKeyVerifier, authorization: str | None) -> Principal:
+    principal = await verifier.verify(bearer_token(authorization))
+    if principal is None:
+        raise AuthError("the API key is unknown or revoked")
+    return principal
+
+
 def bearer_token(authorization: str | None) -> str:
     """The key in an ``Authorization: Bearer <key>`` header; :class:`AuthError` if there is none."""
     if not authorization:
@@ -162,6 +201,12 @@ def bearer_token(authorization: str | None) -> str:
     if kind.lower() != BEARER or not token:
         raise AuthError("the Authorization header must be 'Bearer <key>'")
     return token
+
+
+def client_address(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """The address the request came from, as the gateway sees it (a proxy's, behind one)."""
+    client = connection.client
+    return client.host if client is not None and client.host else "unknown"
 
 
 def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:

@@ -11,6 +11,7 @@ whichever layer found the mistake.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Final, TypeVar
 
 import msgspec
@@ -20,6 +21,7 @@ from core.errors import InvalidInputError, Problem
 T = TypeVar("T")
 
 INVALID_BODY: Final = "the request body is invalid"
+NUL_MESSAGE: Final = "must not contain the NUL character (U+0000)"
 
 _AT_PATH: Final = re.compile(
     r"^(?P<message>.*) - at (?P<key>`key` in )?`(?P<path>\$[^`]*)`$", re.DOTALL
@@ -47,6 +49,19 @@ def located_problem(error: msgspec.ValidationError | ValueError, base: str = "$"
     if match := _NAMED_FIELD.match(message):
         return Problem(f"{location}.{match['field']}", match["rest"])
     return Problem(location, message)
+
+
+def nul_problems(texts: Mapping[str, str | None]) -> list[Problem]:
+    """A problem for each text (by location) containing U+0000, which PostgreSQL's text refuses.
+
+    JSON and URLs can carry the NUL character (``\\u0000``, ``%00``); a ``text`` column or
+    parameter cannot, so any client text that reaches PostgreSQL is checked here first.
+    """
+    return [
+        Problem(location, NUL_MESSAGE)
+        for location, text in texts.items()
+        if text is not None and "\x00" in text
+    ]
 
 
 def decode_json(body: bytes, type_: type[T]) -> T:

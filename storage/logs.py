@@ -12,6 +12,10 @@ buffer after ``add_log_level`` / ``add_logger_name`` / ``format_exc_info`` and b
 While PostgreSQL is down events stay queued; when the queue is full the oldest are dropped and
 counted, and the next flush writes a ``log_events_dropped`` row with the count, so a gap in the
 table is always visible. The printed log keeps every event either way.
+
+Events carry client text (a request's path, a transaction id), and PostgreSQL's ``text`` and
+``jsonb`` refuse the NUL character: the stored copy has each U+0000 replaced by U+FFFD, so one
+hostile request cannot make every later flush fail.
 """
 
 from __future__ import annotations
@@ -63,7 +67,18 @@ class LogEntry:
 
 
 def _json_safe(value: Any) -> Any:
-    return msgspec.to_builtins(value, enc_hook=str, str_keys=True)
+    return _storable(msgspec.to_builtins(value, enc_hook=str, str_keys=True))
+
+
+def _storable(value: Any) -> Any:
+    """``value`` (JSON builtins) with U+0000, which PostgreSQL cannot store, replaced."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    return value
 
 
 class LogBuffer:
@@ -87,10 +102,12 @@ class LogBuffer:
         self.put(
             LogEntry(
                 ts=self._clock.now(),
-                level=str(event_dict.get("level", method_name)),
-                event=str(event_dict.get("event", "")),
-                logger=logger_name if isinstance(logger_name, str) else None,
-                transaction_id=transaction_id if isinstance(transaction_id, str) else None,
+                level=_storable(str(event_dict.get("level", method_name))),
+                event=_storable(str(event_dict.get("event", ""))),
+                logger=_storable(logger_name) if isinstance(logger_name, str) else None,
+                transaction_id=(
+                    _storable(transaction_id) if isinstance(transaction_id, str) else None
+                ),
                 payload=payload,
             )
         )

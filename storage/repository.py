@@ -19,18 +19,13 @@ from sqlalchemy import Select, and_, select, tuple_, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core.alerts import AlertLabel, AlertStatus
 from core.clock import Clock, SystemClock
 from core.errors import InvalidInputError, NotFoundError, Problem
+from core.labels import LabelSource
 from core.models import Decision, Outcome, Transaction
-from storage.models import (
-    ID_LENGTH,
-    AlertLabel,
-    AlertRow,
-    AlertStatus,
-    Base,
-    DecisionRow,
-    TransactionRow,
-)
+from storage.labels import NewLabel, record_labels
+from storage.models import ID_LENGTH, AlertRow, Base, DecisionRow, TransactionRow
 
 MAX_PAGE_SIZE: Final = 500
 MAX_NOTE_LENGTH: Final = 4000
@@ -182,7 +177,11 @@ class Repository:
     async def label_alert(
         self, alert_id: int, label: AlertLabel, *, note: str | None, by: str, close: bool = True
     ) -> Alert:
-        """Record an investigator's verdict (replacing an earlier one); close the alert."""
+        """Record an investigator's verdict (replacing an earlier one); close the alert.
+
+        The verdict is also a label event (source ``analyst``, known now) in ``labels``, written
+        in the same transaction (:mod:`storage.labels`).
+        """
         problems = []
         if not by.strip():
             problems.append(Problem("by", "who labels the alert must be given"))
@@ -190,17 +189,29 @@ class Repository:
             problems.append(Problem("by", f"at most {ID_LENGTH} characters"))
         if note is not None and len(note) > MAX_NOTE_LENGTH:
             problems.append(Problem("note", f"at most {MAX_NOTE_LENGTH} characters"))
+        if note is not None and "\x00" in note:
+            problems.append(Problem("note", "must not contain the NUL character (U+0000)"))
         if problems:
             raise InvalidInputError("invalid alert label", problems)
+        now = self._clock.now()
         values: dict[str, Any] = {
             "label": label.value,
             "note": note,
             "labelled_by": by,
-            "labelled_at": self._clock.now(),
+            "labelled_at": now,
         }
         if close:
             values["status"] = AlertStatus.CLOSED.value
-        return await self._update(alert_id, values)
+        statement = (
+            update(_alerts).where(_alerts.c.id == alert_id).values(**values).returning(_alerts)
+        )
+        async with self._engine.begin() as connection:
+            row = (await connection.execute(statement)).mappings().first()
+            if row is None:
+                raise NotFoundError(f"no alert with id {alert_id}")
+            verdict = NewLabel(row["transaction_id"], label, now, LabelSource.ANALYST.value)
+            await record_labels(connection, [verdict], by=by, now=now, raise_to_event_time=True)
+        return _alert(row)
 
     async def set_alert_status(self, alert_id: int, status: AlertStatus) -> Alert:
         """Open or close an alert."""

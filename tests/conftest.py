@@ -19,7 +19,7 @@ Fixtures
     ``db_engine`` (function)     AsyncEngine on ``database_url``, all tables empty.
     ``redis_client`` (function)  ``redis.asyncio.Redis`` on ``redis_url`` (bytes, no socket
                                  timeout), database flushed.
-    ``make_record`` (function)   factory of valid ``storage.codec.DecisionRecord`` s.
+    ``make_record`` (function)   factory of valid ``core.records.DecisionRecord`` s.
 
 Every test under ``tests/integration/`` is marked ``integration``.
 """
@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import URL
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-    from storage.codec import DecisionRecord
+    from core.records import DecisionRecord
 
 pytest_plugins = ["tests.engine_fixtures"]
 """The engine fixtures (``trained_model_dir``, ``engine_settings``, ``gateway_url``) are shared by
@@ -237,7 +237,7 @@ def make_record() -> RecordFactory:
     Record ``i`` has transaction ``t<i>`` at ``T0 + i`` minutes; ``review`` / ``block`` records
     hit rule ``r_review`` / ``r_block``; keyword arguments override Transaction or Decision fields.
     """
-    from storage.codec import DecisionRecord  # noqa: PLC0415
+    from core.records import DecisionRecord  # noqa: PLC0415
 
     def build(i: int, outcome: Outcome = Outcome.ALLOW, **overrides: Any) -> DecisionRecord:
         at = T0 + timedelta(minutes=i)

@@ -31,7 +31,8 @@ from storage.writer import StreamWriter, WriterConfig
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-ray_cluster.apply_ray_environment()  # before any test module imports Ray
+# Before any test module imports Ray; the engine listens on 127.0.0.1 only, like `vigil up`.
+ray_cluster.apply_ray_environment(loopback=True)
 
 with warnings.catch_warnings():
     # Ray 2.60's own schema passes pydantic-v1 style Field kwargs; not ours to fix.
@@ -84,10 +85,14 @@ def gateway_url(engine_settings: Settings) -> Iterator[str]:
     from runtime.serve_config import deploy_config, load_serve_config  # noqa: PLC0415
 
     config = deploy_config(load_serve_config(engine_settings.serve_config_file), engine_settings)
-    ray_cluster.start_local_ray(engine_settings.data_dir, metrics_port=engine_settings.metrics_port)
+    ray_cluster.start_local_ray(
+        engine_settings.data_dir,
+        metrics_port=engine_settings.metrics_port,
+        host=engine_settings.http_host,
+    )
     try:
         ray_cluster.deploy(config, timeout_s=300)
-        yield f"http://{engine_settings.http_host}:{engine_settings.http_port}"
+        yield engine_settings.gateway_url
     finally:
         ray_cluster.stop_ray(graceful=False)
 

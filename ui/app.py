@@ -24,6 +24,7 @@ from storage.database import create_engine, redacted
 from storage.stream import stream_client
 from ui.feed import DecisionFeed
 from ui.pages import register_pages
+from ui.security import protect
 from ui.services import UiServices, build_services
 
 _log = structlog.get_logger("ui.app")
@@ -48,10 +49,12 @@ def storage_secret(directory: Path) -> str:
 
 
 def install(services: UiServices, *, redis: Redis | None) -> None:
-    """Register the pages and, with ``redis``, follow the decision stream while the app runs."""
+    """Register the pages, add the security headers (:mod:`ui.security`) and, with ``redis``,
+    follow the decision stream while the app runs."""
     from nicegui import app, background_tasks  # noqa: PLC0415 - keep imports of `ui.app` light
 
     register_pages(services)
+    protect()
     if redis is None:
         return
     feed = DecisionFeed(redis, services.hub.publish, on_state=services.hub.set_state)

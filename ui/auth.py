@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse
@@ -26,10 +26,22 @@ DEFAULT_PAGE: Final = "/alerts"
 
 
 def safe_next(target: str | None) -> str:
-    """``target`` if it is a path of this app, else the default page (no open redirects)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """``target`` if it is an absolute path of this app, else the default page (no open redirect).
+
+    A path starts with exactly one ``/`` and holds no backslash and nothing unprintable:
+    browsers read ``\\`` as ``/`` and drop tabs and newlines from URLs, so ``/\\evil.example``
+    or ``/<TAB>/evil.example`` would lead to ``//evil.example``, another site.
+    """
+    if (
+        not target
+        or not target.startswith("/")
+        or target.startswith(("//", LOGIN_PATH))
+        or "\\" in target
+        or not target.isprintable()  # control characters, tabs, newlines, odd spaces
+    ):
         return DEFAULT_PAGE
-    if target.startswith(LOGIN_PATH):
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
         return DEFAULT_PAGE
     return target
 

@@ -10,7 +10,11 @@ duplicates, failures and recovery time (docs/reliability.md quotes them).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
+import os
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -75,3 +79,55 @@ def report(scenario: str, **numbers: object) -> None:
     """The scenario's measured numbers as one line (read off the test output for the docs)."""
     fields = " ".join(f"{name}={value}" for name, value in numbers.items())
     print(f"\nfault_report scenario={scenario} {fields}")  # noqa: T201
+
+
+@contextlib.asynccontextmanager
+async def leased_redis_database(server_url: str) -> AsyncIterator[str]:
+    """Another logical database of the test Redis (1-15), leased like the session's own."""
+    from redis.asyncio import Redis  # noqa: PLC0415
+
+    from tests.conftest import _with_db  # noqa: PLC0415 - the session's own URL helper
+
+    base = Redis.from_url(server_url, db=0)
+    owner = f"{socket.gethostname()}:{os.getpid()}:fault"
+    try:
+        for number in range(15, 0, -1):
+            key = f"vigil:test-lease:{number}"
+            if await base.set(key, owner, nx=True, ex=3600):
+                break
+        else:
+            pytest.fail("all Redis databases 1-15 are leased")
+        url = _with_db(server_url, number)
+        flushed = Redis.from_url(url)
+        await flushed.flushdb()
+        await flushed.aclose()
+        yield url
+        await base.delete(key)
+    finally:
+        await base.aclose()
+
+
+def kill_replicas(deployment: str) -> list[str]:
+    """Kill (no restart) the Ray actors of all ``deployment`` replicas; return their names."""
+    return kill_some_replicas(deployment, limit=None)
+
+
+def kill_some_replicas(deployment: str, *, limit: int | None) -> list[str]:
+    """Kill up to ``limit`` (all when ``None``) replicas of ``deployment``; return their names."""
+    import ray  # noqa: PLC0415 - the session's Ray, started by the gateway_url fixture
+
+    prefix = f"SERVE_REPLICA::vigil#{deployment}#"
+    names = sorted(
+        actor["name"]
+        for actor in ray.util.list_named_actors(all_namespaces=True)
+        if actor["name"].startswith(prefix)
+    )[:limit]
+    for name in names:
+        ray.kill(ray.get_actor(name, namespace="serve"), no_restart=True)
+    return names
+
+
+def longest_gap(times: list[float]) -> float:
+    """The longest time between two consecutive answers."""
+    ordered = sorted(times)
+    return max((b - a for a, b in itertools.pairwise(ordered)), default=0.0)

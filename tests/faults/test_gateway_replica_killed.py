@@ -17,7 +17,8 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from client.gateway import GatewayClient, GatewayReply, send_at_rate
+from client.gateway import GatewayClient, GatewayReply
+from client.load import send_at_rate
 from storage.writer import StreamWriter
 from tests.faults.conftest import eventually, report, stored_ids
 

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from client.gateway import GatewayClient, GatewayReply, send_at_rate
+from client.gateway import GatewayClient, GatewayReply
+from client.load import send_at_rate
 from storage.database import create_engine
 from tests.engine_fixtures import running_writer
 from tests.faults.conftest import OwnPostgres, eventually, report, stored_ids

@@ -28,9 +28,8 @@ from core.models import Channel, Transaction
 from engine.batching import BatchingOptions
 from engine.inprocess import InProcessScorer
 from engine.pipeline import PipelineOptions
-from engine.sink import open_stream_sink
 from storage.embedded import EmbeddedRedis
-from storage.stream import stream_client
+from storage.stream import open_decision_stream, stream_client
 from storage.writer import StreamWriter
 from tests.faults.conftest import report, stored_ids
 
@@ -72,7 +71,7 @@ async def test_a_redis_outage_refuses_cleanly_and_loses_nothing(
     url = own_redis.url()
     assert url is not None
     settings = engine_settings.model_copy(update={"redis_url": url})
-    sink = open_stream_sink(url)
+    sink = open_decision_stream(url)
     options = PipelineOptions(batching=BatchingOptions(max_wait_s=0.002), stage_timeout_s=1.0)
     scorer = await InProcessScorer.open(settings, sink=sink, options=options)
     returned: list[str] = []

@@ -17,7 +17,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.models import Outcome
-from storage.codec import DecisionRecord, encode_entry
+from core.records import DecisionRecord
+from storage.codec import encode_entry
 from storage.stream import DECISION_STREAM, WRITER_GROUP
 from storage.writer import StreamWriter, WriterConfig
 from tests.faults.conftest import eventually, report, stored_ids

@@ -58,3 +58,18 @@ async def test_dropped_events_leave_a_visible_mark(db_engine: AsyncEngine) -> No
     logged = await _logged(db_engine)
     assert [row[0] for row in logged] == ["c", "log_events_dropped"]
     assert logged[1][3]["count"] == 2
+
+
+async def test_client_text_with_nul_does_not_block_the_table(db_engine: AsyncEngine) -> None:
+    """U+0000 (refused by jsonb and text) is stored as U+FFFD; this flush and later ones succeed."""
+    buffer = LogBuffer(clock=ManualClock(NOW))
+    path = "/v1/transactions/t\x00x"
+    buffer(
+        None, "info", {"event": "request_completed", "http_path": path, "transaction_id": "t\x00"}
+    )
+    buffer(None, "info", {"event": "after"})
+    assert await LogFlusher(buffer, db_engine).flush() == 2
+    logged = await _logged(db_engine)
+    assert [row[0] for row in logged] == ["request_completed", "after"]
+    assert logged[0][2] == "t\ufffd"
+    assert logged[0][3]["http_path"] == "/v1/transactions/t\ufffdx"

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core.alerts import AlertLabel, AlertStatus
 from core.clock import ManualClock
 from core.errors import InvalidInputError, NotFoundError
 from core.models import Outcome
-from storage.codec import DecisionRecord
-from storage.models import AlertLabel, AlertStatus
+from core.records import DecisionRecord
 from storage.persist import insert_records
 from storage.repository import AlertFilter, Repository
 
@@ -128,6 +128,14 @@ async def test_label_needs_someone_responsible(repo: Repository) -> None:
     alert = (await repo.list_alerts()).items[0]
     with pytest.raises(InvalidInputError, match="by"):
         await repo.label_alert(alert.id, AlertLabel.LEGIT, note=None, by=" ")
+
+
+async def test_label_note_with_nul_is_invalid_input(repo: Repository) -> None:
+    """A note PostgreSQL could not store (U+0000) is refused by name (web app and API alike)."""
+    alert = (await repo.list_alerts()).items[0]
+    with pytest.raises(InvalidInputError) as refused:
+        await repo.label_alert(alert.id, AlertLabel.FRAUD, note="a\x00b", by="ana")
+    assert [problem.location for problem in refused.value.problems] == ["note"]
 
 
 async def test_labelling_an_unknown_alert_is_not_found(repo: Repository) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.testing import capture_logs
 
 from core.models import Outcome
-from storage.codec import DecisionRecord
+from core.records import DecisionRecord
 from storage.database import create_engine
 from storage.stream import (
     DEAD_LETTER_STREAM,
@@ -32,10 +32,7 @@ FAST: dict[str, Any] = {"block_ms": 50, "retry_initial_s": 0.01, "retry_max_s": 
 
 
 async def _append(redis: Redis, *records: DecisionRecord) -> list[str]:
-    stream = DecisionStream(redis)
-    return [
-        await stream.append(r.transaction, r.decision, received_at=r.received_at) for r in records
-    ]
+    return await DecisionStream(redis).append_all(records)
 
 
 async def _count(engine: AsyncEngine, table: str) -> int:
@@ -233,8 +230,12 @@ async def test_undecodable_entry_goes_to_the_dead_letter_stream(
 async def test_data_postgres_refuses_is_dead_lettered_alone(
     redis_client: Redis, db_engine: AsyncEngine, make_record: MakeRecord
 ) -> None:
-    """A record PostgreSQL rejects (NUL in JSON text) is dead-lettered; its batch is written."""
-    poison = make_record(2, attributes={"note": "a\x00b"})
+    """A record PostgreSQL rejects (NUL in a text column) is dead-lettered; its batch is written.
+
+    Intake refuses every transaction PostgreSQL would, so the poison here is in the decision's
+    own text (a rule-set version with a NUL), which only a faulty engine could produce.
+    """
+    poison = make_record(2, ruleset_version="v\x00")
     await _append(redis_client, make_record(1), poison, make_record(3))
     report = await _writer(redis_client, db_engine).drain()
     ((_, dead),) = await _entries(redis_client, DEAD_LETTER_STREAM)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.clock import ManualClock
 from core.models import Outcome
-from storage.codec import DecisionRecord
+from core.records import DecisionRecord
 from storage.database import create_engine
 from storage.persist import InsertCounts
 from storage.stream import DecisionStream
@@ -38,9 +38,7 @@ class RecordingObserver:
 
 
 async def _append(redis: Redis, *records: DecisionRecord) -> None:
-    stream = DecisionStream(redis)
-    for r in records:
-        await stream.append(r.transaction, r.decision, received_at=r.received_at)
+    await DecisionStream(redis).append_all(records)
 
 
 async def test_a_committed_batch_is_reported_then_the_writer_is_caught_up(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -58,6 +59,14 @@ def test_valid_transaction_decodes() -> None:
         ("ip_address", "300.1.1.1", "ip_address"),
         ("transaction_id", "", "$.transaction_id"),
         ("transaction_id", "x" * 129, "$.transaction_id"),
+        ("transaction_id", "t-1\n", "$.transaction_id"),
+        ("merchant_category", "5732\n", "$.merchant_category"),
+        ("currency", "EUR\n", "$.currency"),
+        ("country", "FR\n", "$.country"),
+        ("device_id", "dev\x00", "$.device_id"),
+        ("timestamp", "0001-01-01T00:00:00+14:00", "timestamp"),
+        ("timestamp", "9999-12-31T23:00:00-14:00", "timestamp"),
+        ("timestamp", "1969-12-31T23:59:59+00:00", "timestamp"),
     ],
 )
 def test_invalid_field_is_rejected_with_its_name(field: str, value: str, message: str) -> None:
@@ -70,6 +79,35 @@ def test_unknown_field_is_rejected() -> None:
     """A field the schema does not know is an error, not silently dropped."""
     with pytest.raises(msgspec.ValidationError, match="unknown field `colour`"):
         _decode(_payload(colour="red"))
+
+
+@pytest.mark.parametrize(
+    ("attributes", "message"),
+    [
+        ({"k": 2**70}, "<= 9223372036854775807"),
+        ({"k": -(2**64)}, ">= -9223372036854775808"),
+        ({"k": "a\x00b"}, "regex"),
+        ({"k\n": 1}, "`key` in `$.attributes`"),
+        ({"k": "x" * 257}, "length <= 256"),
+    ],
+)
+def test_attributes_storage_cannot_hold_are_rejected(
+    attributes: dict[str, Any], message: str
+) -> None:
+    """Attribute values beyond 64-bit integers, text with NUL and odd keys are refused at intake."""
+    with pytest.raises(msgspec.ValidationError, match=re.escape(message)):
+        _decode(_payload(attributes=attributes))
+
+
+def test_largest_accepted_values_still_decode() -> None:
+    """The bounds are inclusive: 64-bit extremes and the earliest time are accepted."""
+    txn = _decode(
+        _payload(
+            attributes={"big": 2**63 - 1, "small": -(2**63), "text": "é" * 256},
+            timestamp="1970-01-01T00:00:00+00:00",
+        )
+    )
+    assert txn.attributes["big"] == 2**63 - 1
 
 
 def test_too_many_attributes_are_rejected() -> None:

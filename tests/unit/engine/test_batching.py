@@ -168,3 +168,32 @@ async def test_batches_do_not_inherit_the_first_callers_context(
     assert await asyncio.create_task(submit_as("first-request", 1)) == 1
     assert await asyncio.create_task(submit_as("second-request", 2)) == 2
     assert seen == ["none", "none"]
+
+
+async def test_a_group_is_never_split_across_batches(
+    closing: list[MicroBatcher[int, int]],
+) -> None:
+    """A group that does not fit in the batch being collected starts the next batch whole,
+    in order; each item gets its own result or error."""
+    recorder = Recorder(fail_on=lambda i: i == 12)
+    batcher = MicroBatcher(recorder, BatchingOptions(max_batch_size=8, max_wait_s=0.05))
+    closing.append(batcher)
+    singles = [asyncio.create_task(batcher.submit(i)) for i in range(5)]
+    await asyncio.sleep(0)  # the five are queued first
+    group = await batcher.submit_group([10, 11, 12, 13, 14, 15])
+    assert await asyncio.gather(*singles) == [0, 2, 4, 6, 8]
+    assert group[:2] == [20, 22]
+    assert isinstance(group[2], ValueError)
+    assert group[3:] == [26, 28, 30]
+    assert recorder.batches == [[0, 1, 2, 3, 4], [10, 11, 12, 13, 14, 15]]
+
+
+async def test_a_group_larger_than_a_batch_is_refused(
+    closing: list[MicroBatcher[int, int]],
+) -> None:
+    """submit_group takes at most max_batch_size items (the caller chunks)."""
+    batcher = MicroBatcher(Recorder(), BatchingOptions(max_batch_size=4))
+    closing.append(batcher)
+    with pytest.raises(ValueError, match="exceeds max_batch_size"):
+        await batcher.submit_group(list(range(5)))
+    assert await batcher.submit_group([]) == []

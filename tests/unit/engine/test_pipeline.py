@@ -12,7 +12,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from core.clock import ManualClock
-from core.errors import ConflictError, DependencyUnavailableError
+from core.errors import ConflictError, DependencyUnavailableError, InvalidInputError
 from core.models import (
     Channel,
     FeatureVector,
@@ -23,6 +23,7 @@ from core.models import (
     RuleResult,
     Transaction,
 )
+from core.records import DecisionRecord
 from engine.batching import BatchingOptions
 from engine.contracts import (
     UNAVAILABLE_VERSION,
@@ -34,7 +35,6 @@ from engine.contracts import (
 )
 from engine.degraded import DegradedPolicies, DegradedPolicy
 from engine.pipeline import PipelineOptions, ScoringPipeline
-from storage.codec import DecisionRecord
 
 AT = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 
@@ -140,17 +140,25 @@ class FakeEnsemble:
 class FakeSink:
     """Remembers appended decisions (the first record of each id, as Redis keeps it)."""
 
-    def __init__(self, *, broken: bool = False) -> None:
+    def __init__(self, *, broken: bool = False, unencodable: frozenset[str] = frozenset()) -> None:
         self.appended: list[list[str]] = []
         self.kept: dict[str, DecisionRecord] = {}
         self.broken = broken
+        self.unencodable = unencodable
 
-    async def append(self, records: Sequence[DecisionRecord]) -> None:
+    async def append(self, records: Sequence[DecisionRecord]) -> list[object]:
         if self.broken:
             raise ConnectionError("redis is down")
-        self.appended.append([r.decision.transaction_id for r in records])
-        for record in records:
+        stored = [r for r in records if r.transaction.transaction_id not in self.unencodable]
+        self.appended.append([r.decision.transaction_id for r in stored])
+        for record in stored:
             self.kept.setdefault(record.transaction.transaction_id, record)
+        return [
+            InvalidInputError(f"{r.transaction.transaction_id} cannot be recorded")
+            if r.transaction.transaction_id in self.unencodable
+            else f"entry-{r.transaction.transaction_id}"
+            for r in records
+        ]
 
     async def recall(self, transaction_ids: Sequence[str]) -> list[DecisionRecord | None]:
         if self.broken:
@@ -362,6 +370,20 @@ async def test_decisions_are_not_returned_unless_stored(pipelines: list[ScoringP
     pipeline = _pipeline(pipelines, sink=FakeSink(broken=True))
     with pytest.raises(DependencyUnavailableError, match="redis is down"):
         await pipeline.score([_txn(1)])
+
+
+async def test_a_record_the_stream_refuses_fails_only_its_own_request(
+    pipelines: list[ScoringPipeline],
+) -> None:
+    """One record that cannot be encoded fails its own caller (400); its batch-mates are stored."""
+    sink = FakeSink(unencodable=frozenset({"t-2"}))
+    pipeline = _pipeline(pipelines, sink=sink)
+    answers = await asyncio.gather(
+        *(pipeline.score([_txn(i)]) for i in (1, 2, 3)), return_exceptions=True
+    )
+    assert isinstance(answers[1], InvalidInputError)
+    assert [a[0].transaction_id for a in answers if isinstance(a, list)] == ["t-1", "t-3"]
+    assert sink.appended == [["t-1", "t-3"]]
 
 
 async def test_ready_reports_versions_or_raises(pipelines: list[ScoringPipeline]) -> None:

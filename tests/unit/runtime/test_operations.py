@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from core.admin import DeploymentInfo, ReplicaCounts
 from core.errors import ConfigError, InvalidInputError, NotFoundError
-from engine.contracts import DeploymentInfo, ReplicaCounts
 from runtime.app_args import decode_args
 from runtime.operations import ServeOperations
 from runtime.ray_cluster import deployments_of

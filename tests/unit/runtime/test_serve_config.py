@@ -48,6 +48,15 @@ def test_shipped_config_fits_two_replicas_of_everything_on_two_cpus() -> None:
     assert total <= 2.0
 
 
+def test_features_never_runs_alone() -> None:
+    """`features` (policy `reject`) starts with two replicas: one dying is not an outage."""
+    [app] = load_serve_config(SHIPPED)["applications"]
+    features = {d["name"]: d for d in app["deployments"]}["features"]
+    assert app["args"]["degraded"]["features"] == "reject"
+    assert features["num_replicas"] == 2
+    assert "autoscaling_config" not in features
+
+
 def test_cli_knows_the_same_deployments() -> None:
     """`vigil scale` accepts exactly the deployments the graph binds."""
     assert tuple(DEPLOYMENTS) == DEPLOYMENT_NAMES
@@ -108,11 +117,11 @@ def test_scaling_a_fixed_deployment_sets_its_replicas() -> None:
 def test_scaling_an_autoscaled_deployment_pins_it() -> None:
     """An autoscaled deployment keeps its autoscaling config, pinned at the requested count."""
     config = deploy_config(load_serve_config(SHIPPED), load_settings(environ={}))
-    scaled = with_replicas(config.applications[0], "features", 2)
-    autoscaling = {d.name: d for d in scaled.deployments}["features"].autoscaling_config
+    scaled = with_replicas(config.applications[0], "ensemble", 2)
+    autoscaling = {d.name: d for d in scaled.deployments}["ensemble"].autoscaling_config
     assert isinstance(autoscaling, dict)
     assert (autoscaling["min_replicas"], autoscaling["max_replicas"]) == (2, 2)
-    assert autoscaling["target_ongoing_requests"] == 8
+    assert autoscaling["target_ongoing_requests"] == 4
 
 
 def test_scaling_needs_a_known_deployment_and_a_positive_count() -> None:
