@@ -55,6 +55,21 @@ class SplitSummary(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     validation: DataSummary
     gap: DataSummary
     test: DataSummary
+    mode: str = "fractions"
+    """``fractions`` (test = latest share of rows) or ``windows`` (explicit train and test dates);
+    in ``windows`` mode ``test_fraction`` is the test block's observed share of rows."""
+    train_start: datetime | None = None
+    """Windows mode: first instant of the train block; earlier rows are feature history only."""
+    test_end: datetime | None = None
+    """Windows mode: end (exclusive) of the test block; later rows are unused."""
+    label_delay_days: float = 0.0
+    """Delay added to event times for rows without a ``label_known_at``."""
+    labels_known_by: datetime | None = None
+    """Train rows count only when their label was known by then (the end of the train block)."""
+    unlabelled: DataSummary | None = None
+    """Train-block rows whose label was not yet known by ``labels_known_by`` (not trained on)."""
+    outside: DataSummary | None = None
+    """Windows mode: rows before the train block or after the test block (feature history)."""
 
 
 class XGBoostInfo(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -107,8 +122,33 @@ class Thresholds(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     block_policy: str
 
 
+class ThresholdPolicyInfo(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How the thresholds were chosen (the same policy for every score).
+
+    ``review`` is ``recall`` (the highest threshold reaching ``review_recall`` of validation
+    frauds) or ``capacity`` (the lowest threshold whose expected alerts per day, review and block
+    together, stay within ``reviews_per_day``). Expected alerts per day are the alert rate on the
+    ``volume_rows`` rows of the validation period (labelled or not) times ``rows_per_day``, the
+    train block's mean traffic.
+    """
+
+    review: str
+    review_recall: float | None
+    reviews_per_day: float | None
+    block_precision: float
+    min_block_support: int
+    volume_rows: int
+    rows_per_day: float
+
+
 class ModelMetrics(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Quality of one score on one block of data (``None`` when undefined, e.g. one class)."""
+    """Quality of one score on one block of data (``None`` when undefined, e.g. one class).
+
+    Alert rates are the share of the block's rows at or above each threshold; alerts per day
+    are that count over the block's length in days (on validation, the expected ones: the alert
+    rate on every row of the validation period times the train block's rows per day, see
+    :class:`ThresholdPolicyInfo`).
+    """
 
     rows: int
     frauds: int
@@ -118,6 +158,10 @@ class ModelMetrics(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     review_recall: float | None
     block_precision: float | None
     block_recall: float | None
+    review_alert_rate: float | None = None
+    block_alert_rate: float | None = None
+    review_alerts_per_day: float | None = None
+    block_alerts_per_day: float | None = None
 
 
 class Manifest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -137,9 +181,12 @@ class Manifest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     thresholds: dict[str, Thresholds]
     """Per score name (``MODEL_NAMES``); the engine decides with ``thresholds["ensemble"]``."""
     metrics: dict[str, dict[str, ModelMetrics]]
-    """Per block (``validation``, ``test``), per score name."""
+    """Per block (``validation``, ``test``), per score name; validation holds the expected
+    alert rate, precision and recall at the chosen thresholds."""
     libraries: dict[str, str]
     files: dict[str, FileDigest]
+    threshold_policy: ThresholdPolicyInfo | None = None
+    """How ``thresholds`` were chosen (absent in artifacts written before it was recorded)."""
 
 
 def encode_manifest(manifest: Manifest) -> bytes:

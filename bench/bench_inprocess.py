@@ -35,14 +35,14 @@ from redis.asyncio import Redis
 from cli.engine_commands import frame_payloads
 from config.settings import load_settings
 from core.models import Transaction
+from core.records import DecisionRecord
 from engine.batching import BatchingOptions
 from engine.components import load_feature_set, load_model, open_feature_store, watch_rules
 from engine.inprocess import InProcessScorer
 from engine.model import ArtifactEnsemble, ExplainPolicy
 from engine.pipeline import PipelineOptions
-from engine.sink import StreamSink
 from engine.stages import EnsembleStage, RuleStage
-from storage.codec import DecisionRecord
+from storage.stream import DecisionStream
 from training.generate import generate_dataset
 
 T = TypeVar("T")
@@ -111,7 +111,7 @@ async def stages(settings: Any, txns: list[Transaction], batch_sizes: list[int])
         for policy in ("none", "risky", "all")
     }
     redis = Redis.from_url(settings.redis_url)
-    sink = StreamSink(redis, stream="vigil:bench:decisions")
+    sink = DecisionStream(redis, name="vigil:bench:decisions")
     pipeline_options = PipelineOptions(batching=BatchingOptions(max_batch_size=1))
     scorer = InProcessScorer(
         features=features,
@@ -153,7 +153,7 @@ async def stages(settings: Any, txns: list[Transaction], batch_sizes: list[int])
 async def end_to_end(settings: Any, txns: list[Transaction], concurrency: int) -> None:
     """The whole pipeline with ``concurrency`` callers, one transaction per call."""
     redis = Redis.from_url(settings.redis_url)
-    sink = StreamSink(redis, stream="vigil:bench:decisions")
+    sink = DecisionStream(redis, name="vigil:bench:decisions")
     scorer = await InProcessScorer.open(settings, sink=sink)
     latencies: list[float] = []
     queue: asyncio.Queue[Transaction] = asyncio.Queue()

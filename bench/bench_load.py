@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from cli.engine_commands import frame_payloads
-from client.gateway import Failure, GatewayClient, GatewayReply, send_at_rate
+from client.gateway import Failure, GatewayClient, GatewayReply
+from client.load import send_at_rate
 from training.generate import generate_dataset
 
 
@@ -123,7 +124,7 @@ def start_engine(args: argparse.Namespace) -> str:
         f"Serve app running after {time.perf_counter() - started:.0f} s "
         f"(RAY_SERVE_THROUGHPUT_OPTIMIZED={args.throughput_optimized})"
     )
-    return f"http://{settings.http_host}:{settings.http_port}"
+    return settings.gateway_url
 
 
 def _numbers(text: str) -> list[float]:

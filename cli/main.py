@@ -18,6 +18,7 @@ from cli import (
     deploy_commands,
     engine_commands,
     keys_commands,
+    labels_commands,
     model_commands,
     rules_commands,
     ui_commands,
@@ -61,6 +62,7 @@ engine_commands.register(app)
 deploy_commands.register(app)
 ui_commands.register(app)
 keys_commands.register(app)
+labels_commands.register(app)
 
 
 def main() -> None:

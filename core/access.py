@@ -12,5 +12,7 @@ class Scope(enum.StrEnum):
     """Submit transactions for scoring."""
     READ = "read"
     """Read stored decisions and alerts."""
+    LABEL = "label"
+    """Record known outcomes: label alerts, send labels in bulk (chargebacks, disputes)."""
     ADMIN = "admin"
-    """Everything: labelling alerts, the admin API (deployments, scaling, rule versions)."""
+    """Everything: every scope above, and the admin API (deployments, scaling, rule versions)."""

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from config.settings import Settings
-from core.errors import ConfigError, Problem
+from core.errors import ConfigError
 from engine.model import DEFAULT_TOP_K, ArtifactEnsemble, ExplainPolicy
 from engine.stages import ENSEMBLE, FEATURES, RULES, EnsembleStage, FeatureStage, RuleStage
+from storage.urls import require_url
 
 if TYPE_CHECKING:
     from features.spec import FeatureSet
@@ -40,20 +41,6 @@ def settings_payload(settings: Settings) -> dict[str, Any]:
 def settings_from_payload(payload: dict[str, Any]) -> Settings:
     """The :class:`Settings` that :func:`settings_payload` produced."""
     return Settings(**payload)
-
-
-def require_url(settings: Settings, name: str) -> str:
-    """``settings.<name>`` (``redis_url`` / ``database_url``), which must be set by now.
-
-    ``vigil up`` fills both in (starting embedded servers when needed) before Serve starts.
-    """
-    value = getattr(settings, name)
-    if not value:
-        raise ConfigError(
-            f"{name} is not set",
-            [Problem(f"VIGIL_{name.upper()}", "set it, or start Vigil with `vigil up`")],
-        )
-    return str(value)
 
 
 def load_feature_set(settings: Settings) -> FeatureSet:

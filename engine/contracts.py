@@ -17,8 +17,10 @@ from typing import Protocol, runtime_checkable
 
 import msgspec
 
+from core.labels import KnownLabel
 from core.models import Contribution, Decision, FeatureVector, ModelScore, RuleResult, Transaction
-from storage.codec import DecisionRecord
+from core.payload import PayloadConflict
+from core.records import DecisionRecord
 
 UNAVAILABLE_VERSION = "unavailable"
 """Recorded as a rule-set or model version when that stage could not answer."""
@@ -72,8 +74,12 @@ class EnsembleBatch(msgspec.Struct, frozen=True, kw_only=True):
 class FeatureClient(Protocol):
     """Records transactions in their windows and returns features as of each event time."""
 
-    async def compute(self, txns: Sequence[Transaction]) -> list[FeatureVector | StageFailure]:
-        """One feature vector (or failure) per transaction, in order."""
+    async def compute(
+        self, txns: Sequence[Transaction]
+    ) -> Sequence[FeatureVector | StageFailure | PayloadConflict]:
+        """One feature vector (or failure) per transaction, in order; a
+        :class:`~core.payload.PayloadConflict` for a transaction whose id was recorded with
+        another payload (nothing recorded for it)."""
         ...
 
 
@@ -104,10 +110,15 @@ class EnsembleClient(Protocol):
 
 
 class DecisionSink(Protocol):
-    """Where decisions go durably before a request returns (the Redis decision stream)."""
+    """Where decisions go durably before a request returns (``storage.stream.DecisionStream``)."""
 
-    async def append(self, records: Sequence[DecisionRecord]) -> None:
-        """Append every record in one round trip; raise if they were not all stored."""
+    async def append(self, records: Sequence[DecisionRecord]) -> Sequence[object]:
+        """Append every record in one round trip; one answer per record, in order.
+
+        An answer that is an ``Exception`` means that record alone was not stored (it could not
+        be encoded); any other answer (the stream's entry ID, say) means it was. Raises if the
+        records could not be stored at all.
+        """
         ...
 
     async def recall(self, transaction_ids: Sequence[str]) -> list[DecisionRecord | None]:
@@ -126,8 +137,16 @@ class DecisionObserver(Protocol):
 class OnlineFeatureStore(Protocol):
     """The Redis feature store as the engine needs it (implemented in ``features.online``)."""
 
-    async def record_and_compute(self, txns: Sequence[Transaction]) -> list[FeatureVector]:
-        """Record each transaction once and return its features as of its event time."""
+    async def record_each(
+        self, txns: Sequence[Transaction]
+    ) -> list[FeatureVector | PayloadConflict]:
+        """Record each transaction once and return its features as of its event time, or a
+        conflict where its id was recorded with another payload."""
+        ...
+
+    async def record_labels(self, labels: Sequence[KnownLabel]) -> int:
+        """Make known labels count in label-aware features (one round trip, idempotent); the
+        number of labels that changed something."""
         ...
 
     async def aclose(self) -> None:
@@ -149,40 +168,3 @@ class Scorer(Protocol):
         Raises :class:`core.errors.DependencyUnavailableError` when a stage cannot answer.
         """
         ...
-
-
-# --- Operating the live application (the gateway's /v1/admin routes). Wire shapes as well. ---
-
-
-class ReplicaCounts(msgspec.Struct, frozen=True, kw_only=True):
-    """How many replicas a deployment should run, and how many run now."""
-
-    target: int
-    running: int
-
-
-class DeploymentInfo(msgspec.Struct, frozen=True, kw_only=True):
-    """One Serve deployment as an operator sees it."""
-
-    name: str
-    status: str
-    """Serve's deployment status: ``HEALTHY``, ``UPDATING``, ``UPSCALING``, ``UNHEALTHY``, ..."""
-    replicas: ReplicaCounts
-    message: str
-    """Serve's explanation when something is wrong (empty otherwise)."""
-
-
-class ScaleAccepted(msgspec.Struct, frozen=True, kw_only=True):
-    """A replica count change handed to Serve; the replicas start (or stop) after the answer."""
-
-    name: str
-    target: int
-
-
-class RuleVersions(msgspec.Struct, frozen=True, kw_only=True):
-    """The rule-set version each ``rules`` replica scores with, and the one they all agree on."""
-
-    versions: dict[str, str]
-    """Replica id → rule-set version."""
-    active: str | None
-    """The version every replica reports; ``None`` while they differ or none reports."""

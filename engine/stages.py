@@ -12,7 +12,9 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from core.errors import VigilError
+from core.labels import KnownLabel
 from core.models import FeatureVector, RuleResult, Transaction
+from core.payload import PayloadConflict
 from engine.contracts import (
     EnsembleBatch,
     EnsembleRow,
@@ -27,7 +29,7 @@ RULES = "rules"
 ENSEMBLE = "ensemble"
 
 STAGE_METHODS: dict[str, frozenset[str]] = {
-    FEATURES: frozenset({"compute"}),
+    FEATURES: frozenset({"compute", "record_labels"}),
     RULES: frozenset({"evaluate", "version"}),
     ENSEMBLE: frozenset({"score", "version"}),
 }
@@ -67,19 +69,29 @@ class EnsembleModel(Protocol):
 
 
 class FeatureStage:
-    """Features straight from the online store: one store call per batch."""
+    """Features straight from the online store: one store call per batch (of transactions, or
+    of known labels)."""
 
     def __init__(self, store: OnlineFeatureStore) -> None:
         self._store = store
 
-    async def compute(self, txns: Sequence[Transaction]) -> list[FeatureVector | StageFailure]:
-        """Record every transaction and return its features; a store error fails the batch."""
-        vectors = await self._store.record_and_compute(list(txns))
+    async def compute(
+        self, txns: Sequence[Transaction]
+    ) -> list[FeatureVector | StageFailure | PayloadConflict]:
+        """Record every transaction and return its features (or its conflict: an id recorded
+        with another payload); a store error fails the batch."""
+        vectors = await self._store.record_each(list(txns))
         if len(vectors) != len(txns):
             raise RuntimeError(
                 f"feature store returned {len(vectors)} vectors for {len(txns)} transactions"
             )
         return list(vectors)
+
+    async def record_labels(self, labels: Sequence[KnownLabel]) -> int:
+        """Tell the store about known labels in one round trip, so that the next transactions'
+        label-aware features count them; the number of labels that changed something (a label
+        recorded before changes nothing). A store error raises."""
+        return await self._store.record_labels(list(labels))
 
     async def aclose(self) -> None:
         """Close the store's connections."""

@@ -4,12 +4,14 @@ A :class:`FeatureSpec` says *which* transactions (those sharing the current one'
 within ``window``, optionally shifted back by ``lag``) and *what* to compute over them
 (``measure`` and ``stat``). Its name is derived, never typed::
 
-    {subject}_{stat}_by_{entity}_{window}[_lag{lag}]
+    {subject}_{stat}_by_{entity}_{window}[_lag{lag}][_delay{label_delay}]
 
-where ``subject`` is the ``of`` field's short name for ``distinct`` / ``first_seen`` and the measure
-(``txn`` or ``amount``) otherwise, and ``entity`` is the entity field's short name. The exact
-semantics are written down in ``docs/features.md`` and executed, slowly and plainly, by
-:mod:`features.reference`.
+where ``subject`` is the ``of`` field's short name for ``distinct`` / ``first_seen``, nothing for
+the label-aware stats (``fraud_count_by_merchant_7d``) and the measure (``txn`` or ``amount``)
+otherwise, and ``entity`` is the entity field's short name. The label-aware stats count the
+earlier transactions of the window whose fraud label was known ``label_delay`` before the current
+one. The exact semantics are written down in ``docs/features.md`` and executed, slowly and
+plainly, by :mod:`features.reference`.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ ENTITY_ALIASES: Final[dict[str, str]] = {
     "ip": "ip_address",
 }
 """Short names accepted in spec files and used in feature names."""
+LABEL_ENTITY_FIELDS: Final = ("account_id", "merchant_id", "device_id", "ip_address")
+"""The entities a known label names (``core.labels.KnownLabel``): label-aware stats key on these."""
 _SHORT_NAMES: Final = {field: alias for alias, field in ENTITY_ALIASES.items()}
 
 
@@ -74,6 +78,7 @@ class Measure(enum.StrEnum):
 
     TXN = "txn"
     AMOUNT = "amount"
+    LABEL = "label"
 
 
 class Stat(enum.StrEnum):
@@ -87,11 +92,26 @@ class Stat(enum.StrEnum):
     FIRST_SEEN = "first_seen"
     SECONDS_SINCE_LAST = "seconds_since_last"
     ZSCORE = "zscore"
+    FRAUD_COUNT = "fraud_count"
+    FRAUD_SHARE = "fraud_share"
 
     @property
     def measure(self) -> Measure:
         """The one measure this statistic applies to."""
+        if self in _LABEL_STATS:
+            return Measure.LABEL
         return Measure.AMOUNT if self in _AMOUNT_STATS else Measure.TXN
+
+    @property
+    def is_label_aware(self) -> bool:
+        """Whether the statistic counts known labels (and may take ``label_delay``)."""
+        return self in _LABEL_STATS
+
+    @property
+    def needs_history(self) -> bool:
+        """Whether the statistic reads the entity's transactions (all but ``fraud_count``, which
+        reads its labels only)."""
+        return self is not Stat.FRAUD_COUNT
 
     @property
     def needs_of(self) -> bool:
@@ -100,6 +120,7 @@ class Stat(enum.StrEnum):
 
 
 _AMOUNT_STATS: Final = frozenset({Stat.SUM, Stat.MEAN, Stat.MAX, Stat.ZSCORE})
+_LABEL_STATS: Final = frozenset({Stat.FRAUD_COUNT, Stat.FRAUD_SHARE})
 
 
 class TransactionFeatureKind(enum.StrEnum):
@@ -112,11 +133,16 @@ class TransactionFeatureKind(enum.StrEnum):
     AMOUNT = "amount"
 
 
+SemanticKey = tuple[str, Stat, str | None, int, int, int]
+"""Entity, stat, ``of``, window, lag and label delay (ms): what a spec computes."""
+
+
 class FeatureSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """One windowed feature: ``stat`` of ``measure`` over the ``entity``'s window.
 
     ``entity`` and ``of`` are Transaction field names (aliases are resolved by the loader);
-    ``window`` and ``lag`` are duration strings (see :mod:`features.durations`).
+    ``window``, ``lag`` and ``label_delay`` are duration strings (see :mod:`features.durations`).
+    ``label_delay`` (label-aware stats only): a label counts from this long after it was known.
     """
 
     entity: str
@@ -124,6 +150,7 @@ class FeatureSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     window: str
     lag: str | None = None
     of: str | None = None
+    label_delay: str | None = None
 
     def __post_init__(self) -> None:
         """Reject what cannot mean anything; the loader reports the same errors with positions."""
@@ -139,6 +166,12 @@ class FeatureSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
             _require_field_name(self.of, "of")
             if self.of == self.entity:
                 raise ValueError(f"`of` must differ from the entity field {self.entity!r}")
+        if self.label_delay is not None:
+            if not self.stat.is_label_aware:
+                raise ValueError(f"stat {self.stat} does not take `label_delay`")
+            parse_duration(self.label_delay)
+        if self.stat.is_label_aware and self.entity not in LABEL_ENTITY_FIELDS:
+            raise ValueError(label_entity_problem(self.stat))
 
     @property
     def measure(self) -> Measure:
@@ -156,6 +189,11 @@ class FeatureSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
         return 0 if self.lag is None else parse_duration(self.lag)
 
     @property
+    def label_delay_ms(self) -> int:
+        """Label delay in milliseconds (0 without one)."""
+        return 0 if self.label_delay is None else parse_duration(self.label_delay)
+
+    @property
     def span_ms(self) -> int:
         """How far back the window reaches: window plus lag."""
         return self.window_ms + self.lag_ms
@@ -167,15 +205,27 @@ class FeatureSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
 
     @property
     def name(self) -> str:
-        """``{subject}_{stat}_by_{entity}_{window}[_lag{lag}]``."""
-        subject = short_name(self.of) if self.of is not None else self.measure.value
-        name = f"{subject}_{self.stat.value}_by_{short_name(self.entity)}_{self.window}"
-        return f"{name}_lag{self.lag}" if self.lag is not None else name
+        """``{subject}_{stat}_by_{entity}_{window}[_lag{lag}][_delay{label_delay}]``."""
+        if self.stat.is_label_aware:
+            prefix = self.stat.value
+        else:
+            subject = short_name(self.of) if self.of is not None else self.measure.value
+            prefix = f"{subject}_{self.stat.value}"
+        name = f"{prefix}_by_{short_name(self.entity)}_{self.window}"
+        if self.lag is not None:
+            name = f"{name}_lag{self.lag}"
+        return f"{name}_delay{self.label_delay}" if self.label_delay is not None else name
 
     @property
-    def semantic_key(self) -> tuple[str, Stat, str | None, int, int]:
+    def semantic_key(self) -> SemanticKey:
         """Two specs with the same key compute the same numbers (``24h`` and ``1d`` windows)."""
-        return (self.entity, self.stat, self.of, self.window_ms, self.lag_ms)
+        return (self.entity, self.stat, self.of, self.window_ms, self.lag_ms, self.label_delay_ms)
+
+
+def label_entity_problem(stat: Stat) -> str:
+    """Why ``stat`` cannot key on an entity a label does not name."""
+    names = ", ".join(sorted(short_name(field) for field in LABEL_ENTITY_FIELDS))
+    return f"stat {stat} needs an entity a label names: {names}"
 
 
 class FeatureSet(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -205,6 +255,7 @@ class FeatureSet(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
                 "semantics": SEMANTICS_VERSION,
                 "windowed": [
                     [s.entity, s.stat.value, s.of, s.window_ms, s.lag_ms, s.name]
+                    + ([s.label_delay_ms] if s.stat.is_label_aware else [])
                     for s in self.windowed
                 ],
                 "per_transaction": list(self.per_transaction),
@@ -239,8 +290,23 @@ class FeatureSet(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
         )
 
     def max_window_ms_for(self, entity: str) -> int:
-        """How long ``entity``'s state must be kept."""
+        """How far back ``entity``'s windows reach (window plus lag, every spec)."""
         return max((spec.span_ms for spec in self.specs_for(entity)), default=0)
+
+    def history_window_ms_for(self, entity: str) -> int:
+        """How long ``entity``'s transactions must be kept (specs that read them)."""
+        specs = self.specs_for(entity)
+        return max((s.span_ms for s in specs if s.stat.needs_history), default=0)
+
+    def label_window_ms_for(self, entity: str) -> int:
+        """How long ``entity``'s known labels must be kept (label-aware specs); 0 without any."""
+        specs = self.specs_for(entity)
+        return max((s.span_ms for s in specs if s.stat.is_label_aware), default=0)
+
+    @property
+    def label_aware(self) -> bool:
+        """Whether any spec counts known labels (the offline computation then reads them)."""
+        return any(spec.stat.is_label_aware for spec in self.windowed)
 
 
 def duplicate_problems(
@@ -255,7 +321,7 @@ def duplicate_problems(
     """
     problems: list[Problem] = []
     names: dict[str, int] = {}
-    meanings: dict[tuple[str, Stat, str | None, int, int], str] = {}
+    meanings: dict[SemanticKey, str] = {}
     all_names = [spec.name for spec in windowed] + [str(kind) for kind in per_transaction]
     for index, name in enumerate(all_names):
         where = locations[index] if index < len(locations) else name

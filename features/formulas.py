@@ -32,6 +32,11 @@ def mean_value(sum_units: int, count: int) -> float:
     return float(sum_units) / (float(count) * _UNITS) if count > 0 else math.nan
 
 
+def share_value(part: int, count: int) -> float:
+    """A share of a window's transactions: ``part / count``; NaN for an empty window."""
+    return float(part) / float(count) if count > 0 else math.nan
+
+
 def seconds_value(delta_ms: int) -> float:
     """Elapsed seconds: ``delta_ms / 1000``."""
     return float(delta_ms) / float(MS_PER_SECOND)
@@ -66,6 +71,13 @@ def mean_column(sum_units: FloatArray, count: IntArray) -> FloatArray:
     with np.errstate(divide="ignore", invalid="ignore"):
         means = sum_units.astype(np.float64) / denominator
     return np.where(count > 0, means, np.nan)
+
+
+def share_column(part: IntArray, count: IntArray) -> FloatArray:
+    """:func:`share_value` for many windows."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shares = part.astype(np.float64) / count.astype(np.float64)
+    return np.where(count > 0, shares, np.nan)
 
 
 def seconds_column(delta_ms: IntArray) -> FloatArray:

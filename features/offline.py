@@ -1,14 +1,17 @@
 """The offline computation of a :class:`~features.definitions.FeatureSet` over a pandas DataFrame.
 
 Point-in-time correct: arrival order is the event time in milliseconds, ties kept in input row
-order, and a row's features see only itself and rows that arrived before it. The semantics are
-those of ``docs/features.md`` (and of :mod:`features.reference`, which spells them out as plain
-loops); the online Redis store reproduces them exactly.
+order, and a row's features see only itself and rows that arrived before it. Label-aware features
+read the ``label`` column (1 = fraud) and, when present, ``label_known_at`` (when each label became
+known; a row without it is known at its event time), and count a label only once it was known. The
+semantics are those of ``docs/features.md`` (and of :mod:`features.reference`, which spells them
+out as plain loops); the online Redis store reproduces them exactly.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Final
 
 import numpy as np
 import pandas as pd
@@ -17,9 +20,16 @@ from core.errors import InvalidInputError, Problem
 from core.models import MAX_AMOUNT
 from features.definitions import FeatureSet, FeatureSpec, Stat
 from features.durations import AMOUNT_UNITS_PER_CURRENCY_UNIT, UNITS_PER_CENT
-from features.formulas import amount_column, mean_column, seconds_column, zscore_column
+from features.formulas import (
+    amount_column,
+    mean_column,
+    seconds_column,
+    share_column,
+    zscore_column,
+)
 from features.per_transaction import transaction_feature_column
 from features.window_kernels import (
+    BoolArray,
     Bounds,
     EntityLayout,
     FloatArray,
@@ -27,6 +37,7 @@ from features.window_kernels import (
     Occurrences,
     build_layout,
     distinct_counts,
+    known_counts,
     occurrences,
     seen_before,
     window_bounds,
@@ -35,6 +46,10 @@ from features.window_kernels import (
 )
 
 _MAX_REPORTED_ROWS = 5
+LABEL_COLUMN: Final = "label"
+"""1 for a transaction known to be fraud, 0 (or missing) otherwise."""
+LABEL_KNOWN_AT_COLUMN: Final = "label_known_at"
+"""Optional: when each row's label became known (tz-aware; missing = at the row's event time)."""
 
 
 def compute_features(df: pd.DataFrame, feature_set: FeatureSet) -> pd.DataFrame:
@@ -42,18 +57,23 @@ def compute_features(df: pd.DataFrame, feature_set: FeatureSet) -> pd.DataFrame:
     ``feature_set.names``, indexed like ``df``; NaN means missing.
 
     ``df`` is Vigil's canonical transaction dataset (``timestamp`` tz-aware, ``amount`` float64,
-    the entity and ``of`` columns the specs name; other columns are ignored). Raises
+    the entity and ``of`` columns the specs name; for label-aware specs ``label`` and optionally
+    ``label_known_at``, see :func:`known_fraud`; other columns are ignored). Raises
     :class:`~core.errors.InvalidInputError` naming the column and rows when an input is unusable.
     """
     event_ms = event_times_ms(df)
     units = amount_units_column(df)
+    fraud, known_ms = known_fraud(df, event_ms) if feature_set.label_aware else (None, None)
     # One row per feature: filling a column is a contiguous write, and the transpose is the
     # layout pandas keeps a float64 block in, so the frame below wraps `out` without copying.
     out = np.empty((len(feature_set.names), len(df)), dtype=np.float64)
     codes = _FieldCodes(df)
     for entity in feature_set.entities:
         layout = build_layout(codes.get(entity), event_ms, feature_set.max_window_ms_for(entity))
-        computer = _EntityComputer(layout, units, codes)
+        labels = None
+        if fraud is not None and known_ms is not None:
+            labels = (fraud[layout.rows], known_ms[layout.rows])
+        computer = _EntityComputer(layout, units, codes, labels)
         for column, spec in enumerate(feature_set.windowed):
             if spec.entity == entity:
                 if layout.size < len(df):
@@ -77,6 +97,40 @@ def event_times_ms(df: pd.DataFrame) -> IntArray:
     _reject_nulls(df, "timestamp")
     naive = timestamps.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
     return np.asarray(naive.astype("datetime64[ms]").astype(np.int64), dtype=np.int64)
+
+
+def known_fraud(df: pd.DataFrame, event_ms: IntArray) -> tuple[BoolArray, IntArray]:
+    """Per row: whether it is labelled fraud, and when its label became known (ms, floored).
+
+    ``label`` is 1 for fraud, 0 for legitimate, missing for unlabelled; a frame without the column
+    has no known labels. ``label_known_at`` (tz-aware) says when; where it is missing or absent the
+    label is known at the row's event time, the earliest it can be (a spec's ``label_delay`` then
+    says how much later it counts).
+    """
+    if LABEL_COLUMN not in df.columns:
+        return np.zeros(len(df), dtype=np.bool_), event_ms
+    labels = pd.to_numeric(df[LABEL_COLUMN], errors="coerce")
+    unreadable = labels.isna() & df[LABEL_COLUMN].notna()
+    bad = ((labels.notna() & ~labels.isin((0, 1))) | unreadable).to_numpy(dtype=np.bool_)
+    if bad.any():
+        raise InvalidInputError(
+            f"column {LABEL_COLUMN} must hold 0, 1 or nothing",
+            _row_problems(df.index[bad], LABEL_COLUMN, "not 0 or 1"),
+        )
+    fraud = (labels == 1).to_numpy(dtype=np.bool_)
+    if LABEL_KNOWN_AT_COLUMN not in df.columns:
+        return fraud, event_ms
+    known = df[LABEL_KNOWN_AT_COLUMN]
+    if not isinstance(known.dtype, pd.DatetimeTZDtype):
+        raise InvalidInputError(
+            f"column {LABEL_KNOWN_AT_COLUMN} must hold timezone-aware datetimes",
+            [Problem(f"column {LABEL_KNOWN_AT_COLUMN}", f"dtype is {known.dtype}")],
+        )
+    present = known.notna().to_numpy()
+    naive = known[present].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+    known_ms = event_ms.copy()
+    known_ms[present] = naive.astype("datetime64[ms]").astype(np.int64)
+    return fraud, known_ms
 
 
 def amount_units_column(df: pd.DataFrame) -> IntArray:
@@ -117,10 +171,18 @@ class _FieldCodes:
 class _EntityComputer:
     """Computes specs of one entity, sharing bounds and value indexes between them."""
 
-    def __init__(self, layout: EntityLayout, units: IntArray, codes: _FieldCodes) -> None:
+    def __init__(
+        self,
+        layout: EntityLayout,
+        units: IntArray,
+        codes: _FieldCodes,
+        labels: tuple[BoolArray, IntArray] | None,
+    ) -> None:
         self._layout = layout
         self._units = units[layout.rows]
         self._codes = codes
+        self._labels = labels
+        """Fraud flags and known times (ms) per sorted position, for label-aware specs."""
         self._bounds: dict[tuple[int, int], Bounds] = {}
         self._occurrences: dict[str, Occurrences] = {}
 
@@ -142,7 +204,18 @@ class _EntityComputer:
                 values = self._zscore(bounds)
             case Stat.DISTINCT | Stat.FIRST_SEEN:
                 values = self._value_stat(spec, bounds)
+            case Stat.FRAUD_COUNT:
+                values = self._known_fraud(spec, bounds).astype(np.float64)
+            case Stat.FRAUD_SHARE:
+                previous = bounds.previous_end - bounds.start
+                values = share_column(self._known_fraud(spec, bounds), previous)
         return values
+
+    def _known_fraud(self, spec: FeatureSpec, bounds: Bounds) -> IntArray:
+        if self._labels is None:  # compute_features reads labels whenever a spec needs them
+            raise AssertionError(spec.name)
+        fraud, known_ms = self._labels
+        return known_counts(self._layout, bounds, fraud, known_ms, spec.label_delay_ms)
 
     def _bounds_for(self, spec: FeatureSpec) -> Bounds:
         key = (spec.window_ms, spec.lag_ms)

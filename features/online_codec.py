@@ -1,9 +1,11 @@
 """What goes into one EVALSHA of the online store, and how its reply becomes feature vectors.
 
-Pure functions: :func:`build_call` turns a batch of transactions into the script's KEYS and ARGV;
-:func:`decode_rows` turns the script's reply (one MessagePack row of integers per transaction)
-into :class:`~core.models.FeatureVector` s with the formulas the offline computation uses
-(:mod:`features.formulas`), so both produce the same bits.
+Pure functions: :func:`build_call` turns a batch of transactions into the script's KEYS and ARGV
+(:func:`build_label_call` does the same for a batch of known labels and ``record_labels.lua``);
+:func:`decode_rows` turns the script's reply (one MessagePack row of integers per transaction, or
+``CONFLICT``) into :class:`~core.models.FeatureVector` s with the formulas the offline computation
+uses (:mod:`features.formulas`), so both produce the same bits, and into
+:class:`~core.payload.PayloadConflict` for an id already recorded with another payload.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from typing import Any
 
 import msgspec
 
+from core.labels import KnownLabel
 from core.models import FeatureVector, Transaction
+from core.payload import PayloadConflict, payload_digest
 from features.definitions import Stat
 from features.durations import amount_units, cents_of_units, event_time_ms
-from features.formulas import amount_value, mean_value, seconds_value, zscore_value
+from features.formulas import amount_value, mean_value, seconds_value, share_value, zscore_value
 from features.online_plan import (
     HEADER_SLOTS,
     MISSING,
@@ -33,6 +37,8 @@ from features.per_transaction import transaction_feature_value
 RECORD: bytes = b"1"
 """ARGV[2] when the script records the transactions; ``b"0"`` computes only."""
 COMPUTE_ONLY: bytes = b"0"
+CONFLICT: int = 0
+"""The script's reply for a transaction whose id is recorded with another payload digest."""
 
 _Row = list[int]
 _FIXARRAY = 0x90  # MessagePack header of an array of up to 15 items: 0x90 | length
@@ -48,7 +54,7 @@ class ScriptCall:
     args: list[bytes]
 
 
-def field_value(txn: Transaction, field: str) -> str | None:
+def field_value(txn: Transaction | KnownLabel, field: str) -> str | None:
     """The value of ``field`` as features compare it: a string, or ``None`` when null."""
     value = getattr(txn, field)
     if value is None:
@@ -63,9 +69,12 @@ def build_call(
 ) -> ScriptCall:
     """KEYS: one idempotency key per transaction (in order), then each state key once.
 
-    ARGV: ``RECORD`` or ``COMPUTE_ONLY``, then the batch as one flat MessagePack array: per
+    ARGV: ``RECORD`` or ``COMPUTE_ONLY``; the batch as one flat MessagePack array: per
     transaction its event time (ms), units and cents, then per plan entity the 1-based KEYS index
-    of its state (0 when the entity value is null) followed by its ``of`` values (false if null).
+    of its state (0 when the entity value is null) followed by its ``of`` values (false if
+    null); then the payload digests
+    (:func:`core.payload.payload_digest`, 8 bytes per transaction) concatenated, as raw bytes
+    (Redis's cmsgpack does not unpack MessagePack ``bin`` values).
     """
     all_keys = [keys.transaction_key(txn.transaction_id) for txn in txns]
     state_index: dict[str, int] = {}
@@ -80,21 +89,63 @@ def build_call(
                 batch += (False,) * len(entity.of_fields)
                 continue
             key = keys.state_key(plan, position, value)
-            index = state_index.get(key)
-            if index is None:
-                all_keys.append(key)
-                index = state_index[key] = len(all_keys)  # Lua's KEYS are 1-based
-            batch.append(index)
+            batch.append(_key_index(all_keys, state_index, key))
             for of in entity.of_fields:
                 of_value = field_value(txn, of)
                 batch.append(False if of_value is None else of_value)
-    args = [RECORD if record else COMPUTE_ONLY, msgspec.msgpack.encode(batch)]
+    digests = b"".join(payload_digest(txn) for txn in txns)
+    args = [RECORD if record else COMPUTE_ONLY, msgspec.msgpack.encode(batch), digests]
     return ScriptCall(keys=all_keys, args=args)
 
 
-def decode_rows(plan: StorePlan, replies: Sequence[bytes]) -> list[FeatureVector]:
-    """One feature vector per reply row, in order."""
-    return [vector_from_row(plan, _ROW_DECODER.decode(reply)) for reply in replies]
+def _key_index(all_keys: list[str], indexes: dict[str, int], key: str) -> int:
+    """``key``'s 1-based position in ``all_keys`` (Lua's KEYS), appending it the first time."""
+    index = indexes.get(key)
+    if index is None:
+        all_keys.append(key)
+        index = indexes[key] = len(all_keys)
+    return index
+
+
+def build_label_call(plan: StorePlan, keys: KeySpace, labels: Sequence[KnownLabel]) -> ScriptCall:
+    """KEYS and ARGV of ``record_labels.lua`` for ``labels``, in order.
+
+    KEYS: the label record of each label's transaction (in order), then each entity state key
+    once (known frauds live in the entity values' states). ARGV[1]: one flat MessagePack array:
+    per label its known-at (ms), 1 for fraud or 0, the transaction's event time (ms), then per
+    label entity (``plan.label_entities``) the 1-based KEYS index of that entity value's state
+    (0 when the label names no value).
+    """
+    all_keys = [keys.label_key(label.transaction_id) for label in labels]
+    indexes: dict[str, int] = {}
+    batch: list[int] = []
+    for label in labels:
+        batch += (
+            event_time_ms(label.known_at),
+            int(label.is_fraud),
+            event_time_ms(label.event_time),
+        )
+        for position in plan.label_entities:
+            value = field_value(label, plan.entities[position].field)
+            if value is None:
+                batch.append(0)
+            else:
+                key = keys.state_key(plan, position, value)
+                batch.append(_key_index(all_keys, indexes, key))
+    return ScriptCall(keys=all_keys, args=[msgspec.msgpack.encode(batch)])
+
+
+def decode_rows(
+    plan: StorePlan, txns: Sequence[Transaction], replies: Sequence[bytes | int]
+) -> list[FeatureVector | PayloadConflict]:
+    """Per transaction, in order: its feature vector, or a conflict when the script found its id
+    recorded with another payload."""
+    return [
+        PayloadConflict(transaction_id=txn.transaction_id)
+        if isinstance(reply, int)
+        else vector_from_row(plan, _ROW_DECODER.decode(reply))
+        for txn, reply in zip(txns, replies, strict=True)
+    ]
 
 
 def vector_from_row(plan: StorePlan, row: _Row) -> FeatureVector:
@@ -148,6 +199,10 @@ def _zscore(row: Sequence[int], i: int) -> float | None:
     return _present(zscore_value(count, low + high * SUM_LIMB, squares, cents))
 
 
+def _share(row: Sequence[int], i: int) -> float | None:
+    return _present(share_value(row[i], row[i + 1]))
+
+
 def _present(value: float) -> float | None:
     return None if math.isnan(value) else value
 
@@ -171,13 +226,16 @@ _DECODERS: dict[Stat, _Decoder] = {
     Stat.MAX: _max,
     Stat.SECONDS_SINCE_LAST: _seconds,
     Stat.ZSCORE: _missing_or(_zscore),
+    Stat.FRAUD_COUNT: _count,
+    Stat.FRAUD_SHARE: _missing_or(_share),
 }
 """Per statistic: its value from the slots starting at index ``i`` of a row (``SLOT_WIDTHS``)."""
 
 
 def decode_state(raw: bytes, parts: int) -> list[Any]:
     """A state value as its ``parts`` MessagePack objects (3 for exact state: header, values,
-    events; 1 + resolutions for bucketed state), for inspection and tests (docs §7)."""
+    events; 1 + resolutions for bucketed state; one more when the header's third number says
+    known frauds follow), for inspection and tests (docs §7)."""
     if not 1 <= parts <= _MAX_FIXARRAY:
         raise ValueError(f"a state value has 1 to {_MAX_FIXARRAY} parts, not {parts}")
     parsed: list[Any] = msgspec.msgpack.decode(bytes([_FIXARRAY | parts]) + raw)

@@ -8,7 +8,9 @@ as a Lua table (:attr:`StorePlan.lua_plan`). Per entity field the plan says
   (per-bucket aggregates, an approximation for entities too hot for exact state: see
   ``docs/features.md`` §7);
 * how long state is kept: the entity's longest window plus lag, plus ``max_lateness``;
-* which *slots* (integers in the script's reply) each windowed feature reads, in feature order.
+* which *slots* (integers in the script's reply) each windowed feature reads, in feature order;
+* for label-aware specs, how long the entity's known frauds are kept (in its state, written by
+  ``features/lua/record_labels.lua``) and which windows the script counts in them.
 
 Slots hold exact integers (counts, sums in amount units split into limbs, milliseconds); the
 floating-point formulas run in Python (:mod:`features.online_codec`), the same ones the offline
@@ -29,7 +31,8 @@ from core.errors import ConfigError, Problem
 from features.definitions import FeatureSet, FeatureSpec, Stat, resolve_field, short_name
 
 STATE_FORMAT: Final = 1
-"""Bumped when the layout of a state value changes; part of every state key's layout id."""
+"""Bumped when the layout of a state value changes; part of every state key's layout id. (Known
+frauds are an optional last part that the header announces: they need no new layout.)"""
 HEADER_SLOTS: Final = 3
 """Every reply row starts with the plan id, the event time (ms) and the amount (1e-4 units)."""
 MISSING: Final = -1
@@ -41,7 +44,9 @@ SQUARE_LIMB: Final = 2**24
 
 DEFAULT_BUCKETS_PER_WINDOW: Final = 60
 """A bucketed window is split into this many buckets: its error is at most one bucket's events."""
-BUCKETABLE_STATS: Final = frozenset({Stat.COUNT, Stat.SUM, Stat.MEAN, Stat.MAX})
+BUCKETABLE_STATS: Final = frozenset(
+    {Stat.COUNT, Stat.SUM, Stat.MEAN, Stat.MAX, Stat.FRAUD_COUNT, Stat.FRAUD_SHARE}
+)
 """Statistics a bucketed (approximate) entity supports."""
 
 LUA_STAT_CODES: Final[dict[Stat, int]] = {
@@ -53,8 +58,10 @@ LUA_STAT_CODES: Final[dict[Stat, int]] = {
     Stat.FIRST_SEEN: 6,
     Stat.SECONDS_SINCE_LAST: 7,
     Stat.ZSCORE: 8,
+    Stat.FRAUD_SHARE: 9,
 }
-"""The statistic codes the Lua script understands (its ``COUNT``, ``SUM``, ... constants)."""
+"""The statistic codes the Lua script understands (its ``COUNT``, ``SUM``, ... constants) for the
+transaction history; ``fraud_share`` asks it for the previous rows' count (``PREV_COUNT``)."""
 SLOT_WIDTHS: Final[dict[Stat, int]] = {
     Stat.COUNT: 1,  # count
     Stat.SUM: 2,  # sum low, sum high
@@ -64,6 +71,8 @@ SLOT_WIDTHS: Final[dict[Stat, int]] = {
     Stat.FIRST_SEEN: 1,  # 1 first seen, 0 seen before, MISSING for a null value
     Stat.SECONDS_SINCE_LAST: 1,  # milliseconds since the latest previous row, or MISSING
     Stat.ZSCORE: 7,  # n, S1 low, S1 high, S2 l0, l1, l2, own cents
+    Stat.FRAUD_COUNT: 1,  # known fraud in the window
+    Stat.FRAUD_SHARE: 2,  # known fraud, previous rows (both over the same window)
 }
 
 
@@ -88,6 +97,11 @@ class SpecSlots:
         """How many slots the feature's statistic uses."""
         return SLOT_WIDTHS[self.spec.stat]
 
+    @property
+    def history_slot(self) -> int:
+        """The slot the transaction history fills (``fraud_share``: its second, the count)."""
+        return self.first + 1 if self.spec.stat is Stat.FRAUD_SHARE else self.first
+
 
 @dataclass(frozen=True, slots=True)
 class EntityPlan:
@@ -99,6 +113,45 @@ class EntityPlan:
     keep_ms: int
     specs: tuple[SpecSlots, ...]
     buckets_per_window: int = DEFAULT_BUCKETS_PER_WINDOW
+    label_keep_ms: int = 0
+    """How long known-fraud labels are kept (longest label-aware window plus lag, plus
+    ``max_lateness``); 0 when no spec of the entity is label-aware."""
+
+    @property
+    def history(self) -> tuple[SpecSlots, ...]:
+        """The specs that read the entity's transactions."""
+        return tuple(slot for slot in self.specs if slot.spec.stat.needs_history)
+
+    @property
+    def labels(self) -> tuple[SpecSlots, ...]:
+        """The label-aware specs (they read the known frauds in the entity's state)."""
+        return tuple(slot for slot in self.specs if slot.spec.stat.is_label_aware)
+
+    @property
+    def has_history(self) -> bool:
+        """Whether the entity records its transactions (not for ``fraud_count`` alone)."""
+        return bool(self.history)
+
+    def label_lua(self) -> list[Any]:
+        """This entity's label part of :meth:`StorePlan.lua_plan`: ``[]`` without label-aware
+        specs, else ``[label keep ms, [lag, window, label delay, slot, bucket ms, lag, ...],
+        keeps history (0/1)]``; the bucket is 0 except for ``fraud_share`` on a bucketed entity
+        (its window is rounded to the buckets its count comes from)."""
+        if not self.labels:
+            return []
+        specs = []
+        for slot in self.labels:
+            spec = slot.spec
+            rounded = self.mode is StateMode.BUCKETED and spec.stat is Stat.FRAUD_SHARE
+            bucket = self.bucket_ms(spec) if rounded else 0
+            specs += [spec.lag_ms, spec.window_ms, spec.label_delay_ms, slot.first + 1, bucket]
+        return [self.label_keep_ms, specs, int(self.has_history)]
+
+    def label_entity_lua(self) -> list[int]:
+        """What ``record_labels.lua`` needs to know of this entity's state:
+        ``[mode, resolutions, keep ms, label keep ms]``."""
+        resolutions = len(self._bucket_sizes()) if self.mode is StateMode.BUCKETED else 0
+        return [int(self.mode), resolutions, self.keep_ms, self.label_keep_ms]
 
     @property
     def layout_id(self) -> str:
@@ -129,18 +182,18 @@ class EntityPlan:
         ]
 
     def _needs(self, *stats: Stat) -> bool:
-        return any(slot.spec.stat in stats for slot in self.specs)
+        return any(slot.spec.stat in stats for slot in self.history)
 
     def _bucket_sizes(self) -> list[int]:
-        return sorted({self.bucket_ms(slot.spec) for slot in self.specs})
+        return sorted({self.bucket_ms(slot.spec) for slot in self.history})
 
     def _exact_groups(self) -> list[Any]:
         """Per lag: ``[lag, needs_zscore, of positions, windows ascending]``; a window is
         ``[window_ms, stat code, of position, slot, stat code, ...]`` (positions and slots
         1-based; flat, because building Lua tables is most of the cost of a plan)."""
         groups = []
-        for lag in sorted({slot.spec.lag_ms for slot in self.specs}):
-            members = [slot for slot in self.specs if slot.spec.lag_ms == lag]
+        for lag in sorted({slot.spec.lag_ms for slot in self.history}):
+            members = [slot for slot in self.history if slot.spec.lag_ms == lag]
             positions = sorted(
                 {self.of_fields.index(s.spec.of) + 1 for s in members if s.spec.of is not None}
             )
@@ -155,18 +208,23 @@ class EntityPlan:
     def _out(self, slot: SpecSlots) -> list[int]:
         of = slot.spec.of
         position = 0 if of is None else self.of_fields.index(of) + 1
-        return [LUA_STAT_CODES[slot.spec.stat], position, slot.first + 1]
+        return [LUA_STAT_CODES[slot.spec.stat], position, slot.history_slot + 1]
 
     def _resolutions(self, max_lateness_ms: int) -> list[Any]:
         """Per bucket size: ``[bucket_ms, keep_ms, [lag, window, stat code, slot, lag, ...]]``."""
         resolutions = []
         for size in self._bucket_sizes():
-            members = [s for s in self.specs if self.bucket_ms(s.spec) == size]
+            members = [s for s in self.history if self.bucket_ms(s.spec) == size]
             keep = max(s.spec.span_ms for s in members) + max_lateness_ms
             specs = [
                 n
                 for s in members
-                for n in (s.spec.lag_ms, s.spec.window_ms, LUA_STAT_CODES[s.spec.stat], s.first + 1)
+                for n in (
+                    s.spec.lag_ms,
+                    s.spec.window_ms,
+                    LUA_STAT_CODES[s.spec.stat],
+                    s.history_slot + 1,
+                )
             ]
             resolutions.append([size, keep, specs])
         return resolutions
@@ -192,6 +250,14 @@ class StorePlan:
     """Per entity, ``{short name}:{layout id}:``, the part of its state keys after the prefix."""
     windowed_slots: tuple[tuple[str, Stat, int], ...]
     """Per windowed feature, in feature order: its name, statistic and first slot."""
+    label_entities: tuple[int, ...]
+    """Indexes (into ``entities``) of the entities with label-aware specs, in plan order."""
+    label_record_ttl_ms: int
+    """How long a transaction's label record lives after its last write (the longest label
+    retention); 0 when no spec is label-aware."""
+    label_lua_plan: str
+    """The plan of ``record_labels.lua``: ``{record ttl, {per label entity: {mode, resolutions,
+    keep ms, label keep ms}}}``."""
 
 
 def build_plan(
@@ -213,19 +279,25 @@ def build_plan(
         for spec in feature_set.specs_for(field):
             slots.append(SpecSlots(spec, first, spec.name))
             first += SLOT_WIDTHS[spec.stat]
+        label_window = feature_set.label_window_ms_for(field)
         entities.append(
             EntityPlan(
                 field=field,
                 mode=StateMode.BUCKETED if field in buckets else StateMode.EXACT,
                 of_fields=feature_set.of_fields(field),
-                keep_ms=feature_set.max_window_ms_for(field) + max_lateness_ms,
+                keep_ms=feature_set.history_window_ms_for(field) + max_lateness_ms,
                 specs=tuple(slots),
                 buckets_per_window=buckets.get(field, DEFAULT_BUCKETS_PER_WINDOW),
+                label_keep_ms=label_window + max_lateness_ms if label_window else 0,
             )
         )
     entity_lua = [entity.lua(max_lateness_ms) for entity in entities]
+    label_lua = [entity.label_lua() for entity in entities]
     version = feature_set.version
-    plan_id = int(hashlib.sha256(msgspec.json.encode([version, entity_lua])).hexdigest()[:12], 16)
+    meaning = msgspec.json.encode([version, entity_lua, label_lua])
+    plan_id = int(hashlib.sha256(meaning).hexdigest()[:12], 16)
+    label_entities = tuple(i for i, entity in enumerate(entities) if entity.labels)
+    record_ttl = max((entities[i].label_keep_ms for i in label_entities), default=0)
     return StorePlan(
         feature_set=feature_set,
         entities=tuple(entities),
@@ -235,9 +307,14 @@ def build_plan(
         names=feature_set.names,
         version=version,
         plan_id=plan_id,
-        lua_plan=lua_literal([plan_id, idempotency_ttl_ms, first, entity_lua]),
+        lua_plan=lua_literal([plan_id, idempotency_ttl_ms, first, entity_lua, label_lua]),
         state_prefixes=tuple(f"{short_name(e.field)}:{e.layout_id}:" for e in entities),
         windowed_slots=_windowed_slots(feature_set, entities),
+        label_entities=label_entities,
+        label_record_ttl_ms=record_ttl,
+        label_lua_plan=lua_literal(
+            [record_ttl, [entities[i].label_entity_lua() for i in label_entities]]
+        ),
     )
 
 
@@ -304,3 +381,7 @@ class KeySpace:
     def transaction_key(self, transaction_id: str) -> str:
         """``{prefix}t:{transaction_id}``: the idempotency record of one transaction."""
         return f"{self.prefix}t:{transaction_id}"
+
+    def label_key(self, transaction_id: str) -> str:
+        """``{prefix}l:{transaction_id}``: the label history of one transaction."""
+        return f"{self.prefix}l:{transaction_id}"

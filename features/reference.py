@@ -11,12 +11,13 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import pandas as pd
 
 from features.definitions import FeatureSet, FeatureSpec, Stat
 from features.durations import amount_units, cents_of_units, event_time_ms
-from features.formulas import amount_value, mean_value, seconds_value, zscore_value
+from features.formulas import amount_value, mean_value, seconds_value, share_value, zscore_value
 from features.per_transaction import transaction_feature_value
 
 Value = str | None
@@ -29,16 +30,26 @@ class Event:
     event_ms: int
     units: int
     fields: dict[str, Value]
+    fraud_known_ms: int | None = None
+    """When the transaction became known to be fraud (ms); ``None``: not known to be fraud."""
 
 
 def events_from_frame(df: pd.DataFrame, fields: Sequence[str]) -> list[Event]:
-    """One :class:`Event` per row of ``df``, in input order, reading ``fields`` as strings."""
+    """One :class:`Event` per row of ``df``, in input order, reading ``fields`` as strings and
+    the fraud label (``label`` == 1) with its ``label_known_at`` (else the event time)."""
     events = []
     for row in df.to_dict("records"):
         values: dict[str, Value] = {
             field: None if _is_null(row[field]) else str(row[field]) for field in fields
         }
-        events.append(Event(event_time_ms(row["timestamp"]), amount_units(row["amount"]), values))
+        event_ms = event_time_ms(row["timestamp"])
+        known = None
+        if not _is_null(row.get("label")) and int(row["label"]) == 1:
+            stated = row.get("label_known_at")
+            known = event_ms
+            if isinstance(stated, datetime) and not _is_null(stated):
+                known = event_time_ms(stated)
+        events.append(Event(event_ms, amount_units(row["amount"]), values, known))
     return events
 
 
@@ -106,7 +117,19 @@ def _windowed(spec: FeatureSpec, event: Event, history: list[Event]) -> float:
             cents = [cents_of_units(e.units) for e in previous]
             total, squares = sum(cents), sum(c * c for c in cents)
             value = zscore_value(len(cents), total, squares, cents_of_units(event.units))
+        case Stat.FRAUD_COUNT:
+            value = float(_known_fraud(spec, event, previous))
+        case Stat.FRAUD_SHARE:
+            value = share_value(_known_fraud(spec, event, previous), len(previous))
     return value
+
+
+def _known_fraud(spec: FeatureSpec, event: Event, previous: list[Event]) -> int:
+    """Previous rows of the window known to be fraud ``label_delay`` before ``event``."""
+    counted_by = event.event_ms - spec.label_delay_ms
+    return sum(
+        1 for e in previous if e.fraud_known_ms is not None and e.fraud_known_ms <= counted_by
+    )
 
 
 def _of(spec: FeatureSpec) -> str:
@@ -116,4 +139,5 @@ def _of(spec: FeatureSpec) -> str:
 
 
 def _is_null(value: object) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
+    nan = isinstance(value, float) and math.isnan(value)
+    return value is None or nan or value is pd.NA or value is pd.NaT

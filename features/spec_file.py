@@ -6,11 +6,12 @@ The file is parsed with ruamel.yaml's round-trip loader so that every problem ca
     windowed:                     # one feature per window (and per item of `windows`)
       - entity: account           # an alias (account, device, merchant, ip) or Transaction field
         stat: sum                 # count | sum | mean | max | distinct | first_seen |
-                                  # seconds_since_last | zscore
-        measure: amount           # optional; fixed by the stat (txn or amount)
+                                  # seconds_since_last | zscore | fraud_count | fraud_share
+        measure: amount           # optional; fixed by the stat (txn, amount or label)
         windows: [1h, 24h]        # or `window: 24h`
         lag: 24h                  # optional: the window ends this long before the transaction
       - {entity: account, stat: distinct, of: merchant, window: 24h}
+      - {entity: merchant, stat: fraud_count, windows: [1d, 7d], label_delay: 1d}
     per_transaction: [hour_of_day, day_of_week, is_weekend, is_night, amount]
 """
 
@@ -23,18 +24,29 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from config.yaml_source import at, read_yaml, unknown_keys
 from core.errors import FeatureSpecError, Problem
 from features.definitions import (
+    LABEL_ENTITY_FIELDS,
     FeatureSet,
     FeatureSpec,
     Measure,
     Stat,
     TransactionFeatureKind,
     duplicate_problems,
+    label_entity_problem,
     resolve_field,
 )
 from features.durations import DURATION_GRAMMAR, parse_duration
 
 _TOP_KEYS: Final = ("windowed", "per_transaction")
-_SPEC_KEYS: Final = ("entity", "stat", "measure", "of", "window", "windows", "lag")
+_SPEC_KEYS: Final = (
+    "entity",
+    "stat",
+    "measure",
+    "of",
+    "window",
+    "windows",
+    "lag",
+    "label_delay",
+)
 _STATS: Final = frozenset(stat.value for stat in Stat)
 _MEASURES: Final = frozenset(measure.value for measure in Measure)
 _KINDS: Final = frozenset(kind.value for kind in TransactionFeatureKind)
@@ -119,12 +131,17 @@ class _Parser:
         of = self._field(item, "of", position) if "of" in item else None
         self._check_of(item, stat, entity, of, position)
         lag = self._duration("lag", item["lag"], item.lc.value("lag")) if "lag" in item else None
+        delay = self._label_delay(item, stat, entity)
         windows = self._windows(item, position)
         if len(self.problems) > before or entity is None or stat is None:
             return []
         specs = []
         for window, where in windows:
-            specs.append(FeatureSpec(entity=entity, stat=stat, window=window, lag=lag, of=of))
+            specs.append(
+                FeatureSpec(
+                    entity=entity, stat=stat, window=window, lag=lag, of=of, label_delay=delay
+                )
+            )
             self._spec_locations.append(at(self.source, where))
         return specs
 
@@ -182,6 +199,18 @@ class _Parser:
             self.fail(item.lc.key("of"), f"stat {stat} does not take `of`")
         elif of is not None and of == entity:
             self.fail(item.lc.value("of"), f"`of` must differ from the entity ({entity})")
+
+    def _label_delay(self, item: CommentedMap, stat: Stat | None, entity: str | None) -> str | None:
+        """The ``label_delay`` of a label-aware spec; problems for one that cannot take it."""
+        keyless = entity is not None and entity not in LABEL_ENTITY_FIELDS
+        if stat is not None and stat.is_label_aware and keyless:
+            self.fail(item.lc.value("entity"), label_entity_problem(stat))
+        if "label_delay" not in item:
+            return None
+        if stat is not None and not stat.is_label_aware:
+            self.fail(item.lc.key("label_delay"), f"stat {stat} does not take `label_delay`")
+            return None
+        return self._duration("label_delay", item["label_delay"], item.lc.value("label_delay"))
 
     def _duration(self, key: str, value: object, where: tuple[int, int]) -> str | None:
         if not isinstance(value, str):

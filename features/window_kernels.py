@@ -214,3 +214,35 @@ def seen_before(occ: Occurrences, bounds: Bounds) -> BoolArray:
         return np.zeros(size, dtype=bool)
     found &= occ.sorted_pairs[safe] == occ.pair
     return found & (occ.sorted_positions[safe] >= bounds.start)
+
+
+def known_counts(
+    layout: EntityLayout, bounds: Bounds, flagged: BoolArray, known_ms: IntArray, delay_ms: int
+) -> IntArray:
+    """Per sorted row: the flagged rows of its previous-rows window ``[start, previous_end)``
+    whose flag was known by the row's event time minus ``delay_ms`` (``known_ms + delay_ms <= t``).
+
+    ``flagged`` and ``known_ms`` are given per sorted position. A flagged row ``j`` counts for row
+    ``q`` exactly when ``start_q <= j < previous_end_q`` (a contiguous range of rows, because both
+    bounds never decrease) and ``t_q >= known_j + delay`` (the rows of ``j``'s entity value from
+    the first one at or after that instant): the intersection is one range, added to a
+    difference array, as in :func:`distinct_counts`.
+    """
+    size = layout.size
+    j = np.flatnonzero(flagged).astype(np.int64)
+    if size == 0 or len(j) == 0:
+        return np.zeros(size, dtype=np.int64)
+    first_row = np.searchsorted(bounds.previous_end, j, side="right")
+    last_row = np.searchsorted(bounds.start, j, side="right")
+    # Keys of one entity value differ exactly as their times do, and a time up to t_max + 1 stays
+    # inside the value's key range (see build_layout's stride), so the first row of j's value at
+    # or after `known_j + delay` is a searchsorted away.
+    times = layout.times[j]
+    counted_from = np.clip(known_ms[j] + delay_ms, times, int(layout.times.max()) + 1)
+    known_row = np.searchsorted(layout.keys, layout.keys[j] + (counted_from - times), side="left")
+    first_row = np.maximum(first_row, known_row)
+    keep = first_row < last_row
+    delta = np.bincount(first_row[keep], minlength=size + 1) - np.bincount(
+        last_row[keep], minlength=size + 1
+    )
+    return np.cumsum(delta[:size]).astype(np.int64)

@@ -18,9 +18,10 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from core.clock import Clock
 from engine.contracts import Scorer
-from serving.auth import ApiKeyVerifier, RateLimiter, api_key_guard
+from serving.auth import ApiKeyVerifier, AuthFailureLimiter, RateLimiter, api_key_guard
 from serving.deps import dependencies
 from serving.errors import handle_exception
+from serving.labels import LabelPublisher, LabelRecords
 from serving.operations import Operations
 from serving.readiness import ReadinessChecker
 from serving.records import Records
@@ -28,6 +29,7 @@ from serving.request_log import RequestLogMiddleware
 from serving.routes.admin import admin_router
 from serving.routes.alerts import alerts_router
 from serving.routes.health import health, ready
+from serving.routes.labels import labels_router
 from serving.routes.transactions import transactions_router
 from serving.settings import GatewaySettings
 
@@ -46,21 +48,35 @@ def create_app(
     clock: Clock,
     verifier: ApiKeyVerifier | None = None,
     rate_limiter: RateLimiter | None = None,
+    auth_failures: AuthFailureLimiter | None = None,
     operations: Operations | None = None,
+    labels: LabelRecords | None = None,
+    label_publisher: LabelPublisher | None = None,
     on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> Litestar:
     """The HTTP gateway wired to ``scorer``, ``records`` and ``readiness``.
 
     ``verifier`` resolves API keys and is required unless ``settings.auth_enabled`` is false
     (local development; a warning is logged); ``rate_limiter``, when given, limits each key's
-    requests. ``operations`` backs the ``/v1/admin`` routes,
-    which are only served when it is given. ``on_shutdown`` hooks run when the app stops
-    (close the database engine, the Redis client).
+    requests (a batch counts one per transaction); ``auth_failures``, when given, limits the
+    requests refused with 401 per client address. ``operations`` backs the ``/v1/admin`` routes,
+    which are only served when it is given. ``labels`` backs ``POST /v1/labels``, served only
+    when it is given; ``label_publisher``, when given, pushes recorded labels (and alert
+    verdicts) to the online feature store (:mod:`serving.labels`). ``on_shutdown`` hooks run
+    when the app stops (close the database engine, the Redis client).
     """
-    guard = api_key_guard(verifier, enabled=settings.auth_enabled, rate_limiter=rate_limiter)
     if not settings.auth_enabled:
         _log.warning("auth_disabled", acting_as="local-developer", scopes="all")
+        rate_limiter = auth_failures = None  # without keys there is nobody to count
+    guard = api_key_guard(
+        verifier,
+        enabled=settings.auth_enabled,
+        rate_limiter=rate_limiter,
+        auth_failures=auth_failures,
+    )
     routers = [transactions_router(), alerts_router()]
+    if labels is not None:
+        routers.append(labels_router())
     if operations is not None:
         routers.append(admin_router())
     v1 = Router(
@@ -79,6 +95,9 @@ def create_app(
             clock=clock,
             settings=settings,
             operations=operations,
+            rate_limiter=rate_limiter,
+            labels=labels,
+            label_publisher=label_publisher,
         ),
         exception_handlers={Exception: handle_exception},
         middleware=[RequestLogMiddleware()],
@@ -96,7 +115,7 @@ def _openapi_config() -> OpenAPIConfig:
         version=_package_version(),
         description=(
             "Real-time fraud detection: score transactions, read decisions and alerts, "
-            "operate the engine."
+            "record known outcomes, operate the engine."
         ),
         path=OPENAPI_PATH,
         use_handler_docstrings=True,

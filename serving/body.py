@@ -23,7 +23,7 @@ from litestar.typing import FieldDefinition
 
 from core.errors import InvalidInputError, Problem
 from serving.decoding import INVALID_BODY, decode_json, decode_json_items, is_json_media_type
-from serving.wire import TransactionBatch, TransactionIn
+from serving.wire import LabelBatchIn, LabelItemIn, TransactionBatch, TransactionIn
 
 if TYPE_CHECKING:
     from litestar._openapi.schema_generation import SchemaCreator
@@ -109,3 +109,16 @@ class BatchBody(StrictJSON[TransactionBatch]):
                 INVALID_BODY, [Problem("$.items", "must contain at least one transaction")]
             )
         return TransactionBatch(items=decode_json_items(raw.items, TransactionIn, "$.items"))
+
+
+class LabelBatchBody(StrictJSON[LabelBatchIn]):
+    """The body of ``POST /v1/labels``: every bad item is reported, not the first."""
+
+    def decode(self, body: bytes) -> LabelBatchIn:
+        """Decode the envelope, then each item on its own so each item's problem is located."""
+        raw = decode_json(body, _RawBatch)
+        if not raw.items:
+            raise InvalidInputError(
+                INVALID_BODY, [Problem("$.items", "must contain at least one label")]
+            )
+        return LabelBatchIn(items=decode_json_items(raw.items, LabelItemIn, "$.items"))

@@ -3,11 +3,14 @@
 The engine's ingress deployment imports this by path (``runtime.app_args.GATEWAY_FACTORY``) and
 calls it on the replica with its :class:`~serving.operations.Operations`. It wires the real
 collaborators into :func:`serving.app.create_app`: the storage repository on
-``settings.database_url``, readiness probes for PostgreSQL, Redis and the scoring stages (rule set
-and model versions), the admin API when ``operations`` is given, API-key authentication against
-the ``api_keys`` table (:class:`~serving.key_verifier.CachingApiKeyVerifier`) unless
-``settings.auth_enabled`` is false, and the per-key rate limit in Redis when
-``settings.rate_limit_requests`` is set. Building opens no connection; the probes connect when
+``settings.database_url``, the label store (``POST /v1/labels``) with the ``label_publisher`` the
+runtime passes to reach the online feature store (without one, labels are stored in PostgreSQL only
+and answers say ``online: false``), readiness probes for PostgreSQL, Redis and the scoring stages
+(rule set and model versions), the admin API when ``operations`` is given, API-key authentication
+against the ``api_keys`` table (:class:`~serving.key_verifier.CachingApiKeyVerifier`) unless
+``settings.auth_enabled`` is false, the per-key rate limit in Redis when
+``settings.rate_limit_requests`` is set, and the per-address limit of failed authentications in
+Redis when ``settings.failed_auth_limit`` is. Building opens no connection; the probes connect when
 ``/ready`` is asked, the key store when the first key is checked.
 """
 
@@ -23,18 +26,20 @@ from sqlalchemy import text
 
 from config.settings import Settings
 from core.clock import Clock, SystemClock
-from core.errors import ConfigError, Problem
 from engine.contracts import Scorer
 from serving.app import create_app
-from serving.auth import ApiKeyVerifier, RateLimiter
+from serving.auth import ApiKeyVerifier, AuthFailureLimiter, RateLimiter
 from serving.key_verifier import CachingApiKeyVerifier
+from serving.labels import LabelPublisher
 from serving.operations import Operations
-from serving.rate_limit import RateLimit, RedisRateLimiter
+from serving.rate_limit import FailedAuthLimiter, RateLimit, RedisRateLimiter
 from serving.readiness import ProbeReadiness
 from serving.settings import GatewaySettings
 from storage.api_keys import ApiKeyStore
 from storage.database import create_engine
+from storage.labels import LabelStore
 from storage.repository import Repository
+from storage.urls import require_url
 
 PROBE_TIMEOUT_S = 2.0
 
@@ -47,16 +52,18 @@ def build_gateway(
     verifier: ApiKeyVerifier | None = None,
     gateway: GatewaySettings | None = None,
     clock: Clock | None = None,
+    label_publisher: LabelPublisher | None = None,
 ) -> Litestar:
     """The gateway app for ``settings`` around ``scorer``.
 
     ``gateway`` defaults to :class:`GatewaySettings` with ``settings.auth_enabled``. With
     authentication on, keys are checked by ``verifier``, by default the ``api_keys`` table
     through a cache of ``settings.api_key_cache_ttl_s``; with it off, the app logs
-    ``auth_disabled`` as a warning when it is built.
+    ``auth_disabled`` as a warning when it is built. ``label_publisher`` pushes recorded labels
+    to the online feature store (:class:`serving.labels.LabelPublisher`).
     """
-    database_url = _required(settings.database_url, "database_url")
-    redis_url = _required(settings.redis_url, "redis_url")
+    database_url = require_url(settings, "database_url")
+    redis_url = require_url(settings, "redis_url")
     engine = create_engine(database_url)
     redis = Redis.from_url(redis_url, socket_timeout=PROBE_TIMEOUT_S)
     clock = clock or SystemClock()
@@ -71,6 +78,10 @@ def build_gateway(
     if settings.rate_limit_requests > 0:
         limit = RateLimit(settings.rate_limit_requests, settings.rate_limit_window_s)
         rate_limiter = RedisRateLimiter(redis, limit, clock=clock)
+    auth_failures: AuthFailureLimiter | None = None
+    if settings.failed_auth_limit > 0:
+        failures = RateLimit(settings.failed_auth_limit, settings.failed_auth_window_s)
+        auth_failures = FailedAuthLimiter(redis, failures, clock=clock)
 
     async def postgresql() -> str:
         async with engine.connect() as connection:
@@ -100,15 +111,9 @@ def build_gateway(
         clock=clock,
         verifier=verifier,
         rate_limiter=rate_limiter,
+        auth_failures=auth_failures,
         operations=operations,
+        labels=LabelStore(engine, clock=clock),
+        label_publisher=label_publisher,
         on_shutdown=[close],
     )
-
-
-def _required(value: str | None, name: str) -> str:
-    if not value:
-        raise ConfigError(
-            f"the gateway needs {name}",
-            [Problem(f"VIGIL_{name.upper()}", "set it, or start Vigil with `vigil up`")],
-        )
-    return value

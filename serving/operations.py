@@ -1,8 +1,8 @@
 """What the ``/v1/admin`` routes need from the running engine: the :class:`Operations` protocol.
 
 The engine implements it (``runtime.operations.ServeOperations``, handed to the gateway factory on
-the Serve replica); tests use an in-memory fake. Its results are the engine's contract structs,
-which are also their wire form.
+the Serve replica); tests use an in-memory fake. Its results are the admin API shapes of
+:mod:`core.admin`, which are also their wire form.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from engine.contracts import DeploymentInfo, RuleVersions, ScaleAccepted
+from core.admin import DeploymentInfo, RuleVersions, ScaleAccepted
 
 
 class Operations(Protocol):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from storage.models import AlertLabel
+from core.alerts import AlertLabel
 from storage.repository import Alert, AlertCursor, AlertFilter, AlertPage, StoredDecision
 
 

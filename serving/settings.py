@@ -21,8 +21,11 @@ class GatewaySettings:
     """Largest accepted request body; larger bodies get 413."""
     max_batch_items: int = 500
     """Most transactions one ``POST /v1/transactions/batch`` may carry."""
+    max_label_items: int = 1000
+    """Most labels one ``POST /v1/labels`` may carry."""
     max_future_skew: timedelta = timedelta(minutes=5)
-    """How far past the gateway's clock a transaction's ``timestamp`` may lie."""
+    """How far past the gateway's clock a transaction's ``timestamp`` (or a label's
+    ``known_at``) may lie."""
     max_page_size: int = 200
     """Largest ``limit`` of a paginated listing (at most the repository's own maximum)."""
     auth_enabled: bool = True
@@ -35,6 +38,7 @@ class GatewaySettings:
             for name, value in (
                 ("max_body_bytes", self.max_body_bytes),
                 ("max_batch_items", self.max_batch_items),
+                ("max_label_items", self.max_label_items),
                 ("max_page_size", self.max_page_size),
             )
             if value < 1

@@ -12,8 +12,9 @@ from typing import Annotated
 
 import msgspec
 
-from core.models import AwareDatetime, Decision, Transaction
-from storage.models import AlertLabel
+from core.alerts import AlertLabel
+from core.labels import LabelSourceName
+from core.models import AwareDatetime, Decision, Identifier, Transaction
 from storage.repository import MAX_NOTE_LENGTH, Alert
 
 
@@ -49,6 +50,26 @@ class LabelIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
 
     label: AlertLabel
     note: Annotated[str, msgspec.Meta(max_length=MAX_NOTE_LENGTH)] | None = None
+
+
+class LabelItemIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One known outcome sent in bulk: ``transaction_id`` is ``label``, known from ``known_at``.
+
+    ``known_at`` must include a timezone; without it, the gateway's clock at arrival. ``source``
+    names where the label came from (``chargeback``, ``dispute``, ...; lower case, digits, ``_``
+    and ``-``); without it, ``api``.
+    """
+
+    transaction_id: Identifier
+    label: AlertLabel
+    known_at: AwareDatetime | None = None
+    source: LabelSourceName | None = None
+
+
+class LabelBatchIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Labels to record; the answer has one result per item, in the same order."""
+
+    items: Annotated[list[LabelItemIn], msgspec.Meta(min_length=1)]
 
 
 class ScaleIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -1,18 +1,23 @@
-"""The PostgreSQL schema as SQLAlchemy declarative models.
+"""The PostgreSQL schema as SQLAlchemy declarative models: every Vigil table, in this one module.
 
 Four tables carry the decision path: ``transactions`` (what arrived), ``decisions`` (what Vigil
 answered, with every rule result and reason), ``alerts`` (every ``review`` / ``block`` decision,
 with its investigation state) and ``logs`` (structlog events). Rows are keyed by the client's
 ``transaction_id``, which is what makes the stream writer idempotent.
 
+``labels`` keeps every known outcome (fraud or legit) of a transaction as one row per label event,
+history included (:mod:`storage.labels`).
+
+``api_keys`` holds the gateway's keys (:mod:`storage.api_keys`); ``users``, ``user_sessions`` and
+``audit_log`` hold the web app's people (:mod:`storage.users`). Those modules keep the logic and
+import their rows from here, so Alembic sees the whole schema by importing this module alone.
+
 Enumerations are ``VARCHAR`` + ``CHECK`` (not PostgreSQL enums) so adding a value is a one-line
-migration. Other packages add their tables (API keys, users) to the same :class:`Base` metadata
-and ship their own Alembic revision.
+migration.
 """
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
@@ -30,9 +35,12 @@ from sqlalchemy import (
     Numeric,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from core.access import Scope
 
 ID_LENGTH: Final = 128
 """Length of identifiers (``core.models.Identifier``)."""
@@ -46,19 +54,14 @@ NAMING_CONVENTION: Final = {
 }
 """Deterministic constraint names, so Alembic can alter and drop them later."""
 
-
-class AlertStatus(enum.StrEnum):
-    """Whether an alert still needs someone's attention."""
-
-    OPEN = "open"
-    CLOSED = "closed"
-
-
-class AlertLabel(enum.StrEnum):
-    """An investigator's verdict on an alert."""
-
-    FRAUD = "fraud"
-    LEGIT = "legit"
+API_KEY_PREFIX_LENGTH: Final = 8
+"""Length of an API key's public prefix (``vgl_<prefix>_<secret>``, :mod:`storage.api_keys`)."""
+MAX_LABEL_SOURCE_LENGTH: Final = 32
+"""Longest label source name (``core.labels.LabelSourceName``)."""
+MAX_DISPLAY_NAME_LENGTH: Final = 128
+"""Longest display name of a web-app account."""
+_SCOPES_SQL: Final = ", ".join(f"'{scope.value}'" for scope in Scope)
+"""The scopes an API key may hold, as SQL literals for its CHECK constraint."""
 
 
 Json = dict[str, Any]
@@ -167,6 +170,32 @@ class AlertRow(Base):
     )
 
 
+class LabelRow(Base):
+    """One label event: a transaction known to be fraud or legit from ``known_at`` on.
+
+    Rows are never updated or deleted: a transaction's current label is its row with the greatest
+    ``known_at`` (ties: the latest ``recorded_at``, then ``id``). The same transaction, label,
+    known-at time and source twice is one event (the unique constraint makes recording idempotent).
+    """
+
+    __tablename__ = "labels"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    transaction_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("transactions.transaction_id", ondelete="CASCADE")
+    )
+    label: Mapped[str] = mapped_column(String(8))
+    known_at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(MAX_LABEL_SOURCE_LENGTH))
+    recorded_at: Mapped[datetime]
+    recorded_by: Mapped[str] = mapped_column(String(ID_LENGTH))
+
+    __table_args__ = (
+        CheckConstraint("label IN ('fraud', 'legit')", name="label_known"),
+        UniqueConstraint("transaction_id", "label", "known_at", "source"),
+    )
+
+
 class LogRow(Base):
     """One structlog event."""
 
@@ -181,5 +210,68 @@ class LogRow(Base):
     payload: Mapped[Json]
 
 
-from storage import api_keys as _api_keys  # noqa: E402, F401 - registers the api_keys table
-from storage import users as _users  # noqa: E402, F401 - registers the users tables on Base.metadata
+class ApiKeyRow(Base):
+    """One issued API key of the gateway, known by the SHA-256 of its text."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(API_KEY_PREFIX_LENGTH), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    scopes: Mapped[list[str]] = mapped_column(ARRAY(String(16)))
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(64))
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        CheckConstraint(
+            f"cardinality(scopes) > 0 AND scopes <@ ARRAY[{_SCOPES_SQL}]::varchar[]",
+            name="scopes_known",
+        ),
+    )
+
+
+class UserRow(Base):
+    """One account of the web app."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(MAX_DISPLAY_NAME_LENGTH))
+    role: Mapped[str] = mapped_column(String(8))
+    password_hash: Mapped[str] = mapped_column(Text)
+    disabled: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    created_at: Mapped[datetime]
+    last_login_at: Mapped[datetime | None]
+
+    __table_args__ = (CheckConstraint("role IN ('analyst', 'admin')", name="role_known"),)
+
+
+class SessionRow(Base):
+    """A signed-in browser, known by the SHA-256 of its token."""
+
+    __tablename__ = "user_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class AuditRow(Base):
+    """One action somebody took in the web app."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(Text)
+    details: Mapped[Json]

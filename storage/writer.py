@@ -35,15 +35,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.clock import Clock, SystemClock
 from core.errors import ConfigError, InvalidInputError, Problem
-from storage.codec import DecisionRecord, decode_entry
+from core.records import DecisionRecord
+from storage.codec import decode_entry
 from storage.database import create_engine
 from storage.persist import InsertCounts, insert_records
 from storage.stream import (
     DEAD_LETTER_STREAM,
     DECISION_STREAM,
     WRITER_GROUP,
+    StreamEntry,
     StreamId,
+    entry_id_text,
     stream_client,
+    stream_entries,
     trim_acknowledged,
 )
 
@@ -52,8 +56,6 @@ _log = structlog.get_logger("storage.writer")
 _TRANSIENT_DB_ERRORS: Final = (SQLAlchemyError, OSError, TimeoutError)
 """Failures worth retrying; data PostgreSQL refuses is split out first (:func:`rejects_data`)."""
 _NO_COUNTS: Final = InsertCounts(transactions=0, decisions=0, alerts=0)
-
-Entry = tuple[str, dict[bytes, bytes]]
 
 
 class WriterObserver(Protocol):
@@ -240,10 +242,10 @@ class StreamWriter:
             acknowledged=int(acknowledged),
         )
 
-    async def _next_entries(self, *, block: bool) -> list[Entry]:
+    async def _next_entries(self, *, block: bool) -> list[StreamEntry]:
         cfg = self.config
         if self._recovering:
-            entries = _entries(
+            entries = stream_entries(
                 await self._redis.xreadgroup(
                     cfg.group, cfg.consumer, {cfg.stream: "0"}, count=cfg.batch_size
                 )
@@ -258,7 +260,7 @@ class StreamWriter:
                 self._next_claim = loop_time + cfg.claim_every_s
             if claimed:
                 return claimed
-        return _entries(
+        return stream_entries(
             await self._redis.xreadgroup(
                 cfg.group,
                 cfg.consumer,
@@ -268,7 +270,7 @@ class StreamWriter:
             )
         )
 
-    async def _claim(self) -> list[Entry]:
+    async def _claim(self) -> list[StreamEntry]:
         cfg = self.config
         response = await self._redis.xautoclaim(
             cfg.stream,
@@ -278,9 +280,11 @@ class StreamWriter:
             start_id=self._claim_cursor,
             count=cfg.batch_size,
         )
-        self._claim_cursor = _text(response[0])
-        claimed = [(_text(i), fields) for i, fields in response[1] if i is not None and fields]
-        deleted = [_text(i) for i in response[2]] if len(response) > 2 else []
+        self._claim_cursor = entry_id_text(response[0])
+        claimed = [
+            (entry_id_text(i), fields) for i, fields in response[1] if i is not None and fields
+        ]
+        deleted = [entry_id_text(i) for i in response[2]] if len(response) > 2 else []
         if deleted:  # entries deleted by someone else before we could write them
             await self._redis.xack(cfg.stream, cfg.group, *deleted)
             _log.error("stream_entries_lost", stream=cfg.stream, entry_ids=deleted)
@@ -422,7 +426,7 @@ async def run_writer(database_url: str, redis_url: str, config: WriterConfig | N
         await engine.dispose()
 
 
-def _decode_all(entries: list[Entry]) -> tuple[list[_Decoded], list[_Rejected]]:
+def _decode_all(entries: list[StreamEntry]) -> tuple[list[_Decoded], list[_Rejected]]:
     records: list[_Decoded] = []
     rejected: list[_Rejected] = []
     for entry_id, fields in entries:
@@ -431,25 +435,6 @@ def _decode_all(entries: list[Entry]) -> tuple[list[_Decoded], list[_Rejected]]:
         except InvalidInputError as exc:
             rejected.append(_Rejected(entry_id, fields, str(exc)))
     return records, rejected
-
-
-def _entries(response: Any) -> list[Entry]:
-    """Entries of an ``XREADGROUP`` reply in either redis-py shape (RESP2 list, RESP3 dict)."""
-    if not response:
-        return []
-    chunks = response.values() if isinstance(response, dict) else [r[1] for r in response]
-    entries: list[Entry] = []
-    for chunk in chunks:
-        for item in chunk:
-            if isinstance(item, tuple):
-                entries.append((_text(item[0]), item[1] or {}))
-            else:  # RESP3 "legacy" shape nests the entry list once more
-                entries.extend((_text(i), fields or {}) for i, fields in item)
-    return entries
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _db_error(exc: BaseException) -> str:

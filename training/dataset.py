@@ -38,6 +38,7 @@ from training.schema import (
     REQUIRED_COLUMNS,
     SCENARIO_COLUMN,
     STRING_DTYPE,
+    TIMESTAMP_COLUMNS,
     TRANSACTION_COLUMNS,
     BoolArray,
     Violation,
@@ -58,6 +59,7 @@ __all__ = [
     "TRANSACTION_COLUMNS",
     "complete_columns",
     "has_utc_offset",
+    "iso_utc_text",
     "parse_amount_text",
     "parse_timestamp_text",
     "read_dataset",
@@ -95,7 +97,7 @@ def read_dataset(path: Path) -> pd.DataFrame:
     """The dataset in ``path`` (.csv or .parquet), checked, in stable timestamp order.
 
     Every Transaction column is present in the result (absent optional ones are all missing);
-    ``label`` and ``scenario`` only when the file has them.
+    ``label``, ``scenario`` and ``label_known_at`` only when the file has them.
     """
     raw = _read_raw(path)
     problems = _name_problems([str(c) for c in raw.columns])
@@ -124,7 +126,8 @@ def write_dataset(df: pd.DataFrame, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with _replacing(path) as scratch:
         if path.suffix == ".csv":
-            text = frame.assign(timestamp=_iso_utc(frame["timestamp"]))
+            times = {c: iso_utc_text(frame[c]) for c in TIMESTAMP_COLUMNS if c in frame.columns}
+            text = frame.assign(**times)
             text.to_csv(scratch, index=False, na_rep="", encoding="utf-8", lineterminator="\n")
         else:
             frame.to_parquet(scratch, index=False, engine="pyarrow")
@@ -223,7 +226,7 @@ def _parse_text(parsed: _Parsed, column: str, text: pd.Series) -> None:
     if column == "amount":
         parsed.frame[column], unparsed = parse_amount_text(text)
         parsed.fail(column, unparsed, "is not a number")
-    elif column == "timestamp":
+    elif column in TIMESTAMP_COLUMNS:
         parsed.frame[column], failures = parse_timestamp_text(text)
         for failing, problem in failures:
             parsed.fail(column, failing, problem)
@@ -241,7 +244,7 @@ def _parse_typed(parsed: _Parsed, column: str, values: pd.Series) -> None:
     kind = values.dtype.kind
     if column == "amount" and kind in "iuf":
         parsed.frame[column] = values.astype(AMOUNT_DTYPE)
-    elif column == "timestamp" and isinstance(values.dtype, pd.DatetimeTZDtype):
+    elif column in TIMESTAMP_COLUMNS and isinstance(values.dtype, pd.DatetimeTZDtype):
         parsed.frame[column], too_fine = to_utc_micros(values)
         parsed.fail(column, too_fine, "has more than microsecond precision")
     elif column == LABEL_COLUMN and kind in "biuf":
@@ -316,10 +319,12 @@ def _check_suffix(path: Path) -> None:
         raise DataImportError(f"{path}: unsupported file type; use one of {', '.join(SUFFIXES)}")
 
 
-def _iso_utc(times: pd.Series) -> pd.Series:
-    """``2024-05-01T13:45:00.000000Z`` text for each UTC time (vectorized, exact to 1 µs)."""
+def iso_utc_text(times: pd.Series) -> pd.Series:
+    """``2024-05-01T13:45:00.000000Z`` text for each UTC time (vectorized, exact to 1 µs);
+    missing times stay missing."""
     naive = times.dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
-    return pd.Series(np.char.add(np.datetime_as_string(naive, unit="us"), "Z"), index=times.index)
+    text = pd.Series(np.char.add(np.datetime_as_string(naive, unit="us"), "Z"), index=times.index)
+    return text.where(times.notna().to_numpy())
 
 
 @contextmanager

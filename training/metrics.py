@@ -4,7 +4,8 @@ Ranking quality (ROC AUC, average precision) comes from scikit-learn; the fraud-
 written out here and tested against hand-computed values:
 
 * **precision / recall / F1 at a threshold** with the confusion matrix (``score >= threshold``
-  is flagged);
+  is flagged), the **alert rate** (share of rows flagged) and **alerts per day** (flagged rows
+  divided by the length in days of the period the rows cover, when given);
 * **card precision@k**: each day, investigators can check ``k`` accounts; an account's daily
   score is the maximum score of its transactions that day and it is a true fraud when any of them
   is. Precision@k of the day is the share of frauds among the ``min(k, accounts that day)``
@@ -38,6 +39,10 @@ class ThresholdMetrics(msgspec.Struct, frozen=True, kw_only=True):
     precision: float | None
     recall: float | None
     f1: float | None
+    alert_rate: float | None = None
+    """Share of the rows flagged (``None`` without rows)."""
+    alerts_per_day: float | None = None
+    """Flagged rows per day of the evaluated period (``None`` when its length is unknown)."""
 
 
 class ScenarioRecall(msgspec.Struct, frozen=True, kw_only=True):
@@ -58,9 +63,14 @@ def ranking_metrics(
 
 
 def at_threshold(
-    labels: NDArray[np.int8], scores: NDArray[np.float64], threshold: float
+    labels: NDArray[np.int8],
+    scores: NDArray[np.float64],
+    threshold: float,
+    *,
+    days: float | None = None,
 ) -> ThresholdMetrics:
-    """Confusion matrix, precision, recall and F1 of ``scores >= threshold``."""
+    """Confusion matrix, precision, recall, F1 and alert rate of ``scores >= threshold``;
+    alerts per day too when ``days`` (the length of the period the rows cover) is given."""
     flagged = scores >= threshold
     fraud = labels == 1
     tp = int(np.count_nonzero(flagged & fraud))
@@ -84,6 +94,8 @@ def at_threshold(
         precision=precision,
         recall=recall,
         f1=f1,
+        alert_rate=_ratio(tp + fp, len(labels)),
+        alerts_per_day=(tp + fp) / days if days is not None and days > 0.0 else None,
     )
 
 

@@ -1,7 +1,9 @@
 """What a valid Vigil dataset is: its columns, their dtypes and its per-row rules (vectorized).
 
 A dataset holds one row per transaction with the fields of :class:`core.models.Transaction`, plus
-an optional ``label`` (0/1) and ``scenario`` (``"legit"`` for legitimate rows). The rules here are
+an optional ``label`` (0/1), ``scenario`` (``"legit"`` for legitimate rows) and ``label_known_at``
+(when the label became known, e.g. the chargeback date; empty means "event time + the label delay
+training is given", see :mod:`training.labels`). The rules here are
 the Transaction rules applied to whole columns at once, so a row that passes would also pass as a
 ``Transaction``. Checks report :class:`Violation` s (a column and the failing row positions);
 :func:`violations_to_problems` turns them into :class:`core.errors.Problem` s, capped for display.
@@ -51,7 +53,9 @@ LABEL_COLUMN: Final = "label"
 SCENARIO_COLUMN: Final = "scenario"
 LEGIT_SCENARIO: Final = "legit"
 """The ``scenario`` of every legitimate (label 0) row."""
-ALL_COLUMNS: Final = (*TRANSACTION_COLUMNS, LABEL_COLUMN, SCENARIO_COLUMN)
+LABEL_KNOWN_AT_COLUMN: Final = "label_known_at"
+"""Optional: when the row's label became known (UTC, never before the event time)."""
+ALL_COLUMNS: Final = (*TRANSACTION_COLUMNS, LABEL_COLUMN, SCENARIO_COLUMN, LABEL_KNOWN_AT_COLUMN)
 NULLABLE_TRANSACTION_COLUMNS: Final = ("device_id", "ip_address", "attributes")
 REQUIRED_COLUMNS: Final = tuple(
     c for c in TRANSACTION_COLUMNS if c not in NULLABLE_TRANSACTION_COLUMNS
@@ -67,7 +71,9 @@ COLUMN_DTYPES: Final[Mapping[str, str]] = {
     "amount": AMOUNT_DTYPE,
     "timestamp": TIMESTAMP_DTYPE,
     LABEL_COLUMN: LABEL_DTYPE,
+    LABEL_KNOWN_AT_COLUMN: TIMESTAMP_DTYPE,
 }
+TIMESTAMP_COLUMNS: Final = ("timestamp", LABEL_KNOWN_AT_COLUMN)
 IDENTIFIER_COLUMNS: Final = ("transaction_id", "account_id", "merchant_id", "device_id")
 MAX_IDENTIFIER_LENGTH: Final = 128
 MAX_IP_ADDRESS_LENGTH: Final = 45
@@ -154,6 +160,8 @@ def check_frame(
         found.append(_duplicates(frame["transaction_id"]))
     if LABEL_COLUMN in frame.columns and SCENARIO_COLUMN in frame.columns:
         found.extend(_label_scenario_mismatch(frame, shown, skip))
+    if "timestamp" in frame.columns and LABEL_KNOWN_AT_COLUMN in frame.columns:
+        found.append(_known_before_event(frame, shown))
     return [v for v in found if v is not None]
 
 
@@ -170,7 +178,7 @@ def _column_rules(
         rules.append((spaced, "must not contain whitespace"))
     elif column == "amount":
         rules.extend(_amount_rules(values.to_numpy(dtype=np.float64)))
-    elif column == "timestamp":
+    elif column in TIMESTAMP_COLUMNS:
         micros = values.dt.tz_localize(None).to_numpy(dtype="datetime64[us]").view(np.int64)
         outside = (micros < _FIRST_MICROS) | (micros >= _END_MICROS)
         rules.append((outside, "must be between the years 1 and 9999"))
@@ -316,6 +324,16 @@ def _label_scenario_mismatch(
         violation(SCENARIO_COLUMN, fraud_as_legit, display, "is 'legit' but the label is 1"),
         violation(SCENARIO_COLUMN, legit_as_fraud, display, "must be 'legit' when the label is 0"),
     ]
+
+
+def _known_before_event(
+    frame: pd.DataFrame, shown: Mapping[str, pd.Series] | None
+) -> Violation | None:
+    """A label cannot be known before its transaction happened."""
+    known = frame[LABEL_KNOWN_AT_COLUMN]
+    early = (known.notna() & frame["timestamp"].notna() & (known < frame["timestamp"])).to_numpy()
+    display = shown[LABEL_KNOWN_AT_COLUMN] if shown and LABEL_KNOWN_AT_COLUMN in shown else known
+    return violation(LABEL_KNOWN_AT_COLUMN, early, display, "is before the row's timestamp")
 
 
 def _column_rank(column: str) -> int:

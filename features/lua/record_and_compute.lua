@@ -5,12 +5,14 @@ One call, atomic in Redis, for a whole batch. Works on Redis 6.2 and 7.x (EVALSH
 built into both; no Redis Functions, no HEXPIRE). Key format and state layouts: docs/features.md
 section 7. features/online_plan.py builds the plan and prepends it to this file as
 
-  local PLAN = {plan id, idempotency ttl ms, slot count, entities}
+  local PLAN = {plan id, idempotency ttl ms, slot count, entities, label plans}
     exact entity:    {1, keep ms, of count, groups}
       group:         {lag ms, needs zscore (0/1), of positions, windows (ascending)}
       window:        {window ms, then per feature: stat code, of position, slot}
     bucketed entity: {2, keep ms, needs sum (0/1), needs max (0/1), resolutions}
       resolution:    {bucket ms, keep ms, {per feature: lag ms, window ms, stat code, slot}}
+    label plan:      {} (no label-aware spec), or per entity {label keep ms, {per feature:
+                     lag ms, window ms, label delay ms, slot, bucket ms}, keeps history (0/1)}
 
 so that the plan costs nothing to decode (its SHA changes with the feature set).
 
@@ -20,9 +22,26 @@ ARGV  1      "1" records the transactions, "0" only computes
       2      batch (MessagePack, one flat array): per transaction event ms, units, cents, then
              per plan entity its state key index (0 when the entity value is null) followed by
              its of values (false when null)
+      3      the payload digests (core/payload.py), 8 bytes per transaction, concatenated
+             (raw bytes: cmsgpack in Redis 6.2 and 7 cannot unpack MessagePack bin values)
 
-Reply: per transaction one MessagePack array of integers {plan id, event ms, units, slots...}.
-A transaction whose idempotency record exists gets that record back and changes nothing.
+Rows are processed in event-time order (ties in batch order), whatever their order in the batch:
+the rows of one call arrive together, and offline the earlier event comes first.
+
+Reply: per transaction, in batch order, one MessagePack array of integers {plan id, event ms,
+units, slots...}, or the integer 0 (CONFLICT) when its id is already recorded with another
+payload digest. The idempotency record of a transaction is its digest as a MessagePack bin 8
+followed by its reply row. A transaction whose record exists gets that row back (same digest)
+or CONFLICT, and changes nothing.
+
+Known labels live in the state value too: when its header has a third number (the latest event
+ms of a known fraud), a last MessagePack object follows with the entity value's transactions known
+to be fraud, {per fraud: that ms - event ms, known ms - event ms}, ascending by event ms.
+record_labels.lua writes that part; this script only reads it and writes it back unchanged. A
+label-aware feature counts the frauds with event ms in its window (t - lag - window, t - lag]
+(whole buckets of the transaction state for fraud_share on a bucketed entity) and known ms <=
+t - label delay. fraud_share's second slot, the previous rows' count, comes from the transaction
+state (PREV_COUNT). An entity whose only specs are fraud_count records no transactions.
 
 Numbers are Lua doubles, exact for integers below 2^53. Sums are kept in limbs so that they never
 round: amounts as low + high * 2^48, squared cents as l0 + l1 * 2^24 + l2 * 2^48. Python joins the
@@ -34,17 +53,24 @@ local floor = math.floor
 
 local EXACT, BUCKETED = 1, 2
 local COUNT, SUM, MEAN, MAX, DISTINCT, FIRST_SEEN, SINCE, ZSCORE = 1, 2, 3, 4, 5, 6, 7, 8
+local PREV_COUNT = 9 -- the window's previous rows (without the transaction itself)
 local MISSING = -1
 local UNSEEN = -1 -- id of an of value this entity has not recorded
 local SUM_LIMB = 2 ^ 48
 local SQUARE_LIMB = 2 ^ 24
 local SQUARE_CARRY_AT = 2 ^ 50
 local HEADER = 3
+local DIGEST_HEAD = '\196\8' -- MessagePack bin 8 header: the record starts with the digest
+local DIGEST_TAG = 196
+local ROW_AT = 11 -- the row follows the 2-byte header and the 8-byte digest
+local CONFLICT = 0
 
 local plan_id, idempotency_ttl, slot_count, entity_plans = PLAN[1], PLAN[2], PLAN[3], PLAN[4]
+local label_plans = PLAN[5]
 local entity_count = #entity_plans
 local recording = ARGV[1] == '1'
 local batch = mp_unpack(ARGV[2])
+local digests = ARGV[3]
 local txn_stride = 3
 for e = 1, entity_count do
   local ep = entity_plans[e]
@@ -52,9 +78,10 @@ for e = 1, entity_count do
 end
 
 -- ---------------------------------------------------------------- exact state
--- value: MessagePack {1, newest ms} {values...} {per event: newest - t, units, of ids...}
+-- value: MessagePack {1, newest ms[, label newest ms]} {values...}
+--        {per event: newest - t, units, of ids...}[ {known frauds}]
 -- in memory: {newest, values, index (value -> id, when many), ev = flat events (absolute t), n,
---             stride}
+--             stride, labels (as stored, or nil), lnewest}
 -- events are in arrival order by event time: ascending t, ties in arrival order; id 0 = null.
 
 local function load_exact(raw, of_count)
@@ -62,13 +89,13 @@ local function load_exact(raw, of_count)
   if not raw then
     return {newest = nil, values = {}, index = nil, ev = {}, n = 0, stride = stride}
   end
-  local head, values, ev = mp_unpack(raw)
+  local head, values, ev, labels = mp_unpack(raw)
   if head[1] ~= EXACT then error('vigil: state is not an exact-state value') end
   local newest = head[2]
   local len = #ev
   for b = 1, len, stride do ev[b] = newest - ev[b] end
   return {newest = newest, values = values, index = nil, ev = ev, n = len / stride,
-          stride = stride}
+          stride = stride, labels = head[3] and labels or nil, lnewest = head[3]}
 end
 
 -- The id of value v, or nil. A few values are searched in place; many get an index, built once.
@@ -196,6 +223,8 @@ local function compute_exact(st, ep, t, u, c, own, res)
           else
             res[at] = (id ~= UNSEEN and sets[f][id]) and 0 or 1
           end
+        elseif stat == PREV_COUNT then
+          res[at] = cnt
         elseif stat == SINCE then
           res[at] = (last and last > lo) and t - last or MISSING
         elseif stat == ZSCORE then
@@ -221,13 +250,17 @@ local function record_exact(st, t, u, ids)
   if not st.newest or t > st.newest then st.newest = t end
 end
 
--- Drops events at or before newest - keep (and the values only they used); nil when none is left.
+-- Drops events at or before newest - keep (and the values only they used); nil when neither an
+-- event nor a known fraud is left.
 local function save_exact(st, keep)
   local ev, n, s, newest, values = st.ev, st.n, st.stride, st.newest, st.values
   local cutoff = newest - keep
   local first = 1
   while first <= n and ev[(first - 1) * s + 1] <= cutoff do first = first + 1 end
-  if first > n then return nil end
+  if first > n then
+    if not st.labels then return nil end
+    return mp_pack({EXACT, newest, st.lnewest}, {}, {}, st.labels)
+  end
   if first > 1 then
     local drop, len = (first - 1) * s, n * s
     for q = 1, len - drop do ev[q] = ev[q + drop] end
@@ -251,12 +284,14 @@ local function save_exact(st, keep)
     values = kept
   end
   for b = 1, n * s, s do ev[b] = newest - ev[b] end
+  if st.labels then return mp_pack({EXACT, newest, st.lnewest}, values, ev, st.labels) end
   return mp_pack({EXACT, newest}, values, ev)
 end
 
 -- ---------------------------------------------------------------- bucketed state
--- value: MessagePack {2, newest ms} then per resolution {per bucket: index, count,
---        [sum low, sum high], [max]}; bucket index = floor(t / bucket ms), ascending.
+-- value: MessagePack {2, newest ms[, label newest ms]} then per resolution {per bucket: index,
+--        count, [sum low, sum high], [max]}; bucket index = floor(t / bucket ms), ascending;
+--        then the known frauds when the header says so.
 
 local function bucket_width(ep)
   return 2 + (ep[3] == 1 and 2 or 0) + (ep[4] == 1 and 1 or 0)
@@ -270,9 +305,11 @@ local function load_bucketed(raw, ep)
     return st
   end
   local parts = {mp_unpack(raw)}
-  if parts[1][1] ~= BUCKETED then error('vigil: state is not a bucketed-state value') end
-  st.newest = parts[1][2]
+  local head = parts[1]
+  if head[1] ~= BUCKETED then error('vigil: state is not a bucketed-state value') end
+  st.newest = head[2]
   for r = 1, #resolutions do st.res[r] = parts[1 + r] end
+  if head[3] then st.labels, st.lnewest = parts[2 + #resolutions], head[3] end
   return st
 end
 
@@ -299,7 +336,7 @@ local function compute_bucketed(st, ep, t, u, res)
           if stat == MAX and b[o + max_at - 1] > mx then mx = b[o + max_at - 1] end
         end
       end
-      if lag == 0 then
+      if lag == 0 and stat ~= PREV_COUNT then
         cnt = cnt + 1
         if has_sum then
           s_lo = s_lo + u
@@ -307,7 +344,7 @@ local function compute_bucketed(st, ep, t, u, res)
         end
         if u > mx then mx = u end
       end
-      if stat == COUNT then
+      if stat == COUNT or stat == PREV_COUNT then
         res[at] = cnt
       elseif stat == SUM or stat == MEAN then
         res[at], res[at + 1] = s_lo, s_hi
@@ -348,7 +385,7 @@ end
 
 local function save_bucketed(st, ep)
   local resolutions, w = ep[5], st.width
-  local parts, kept = {{BUCKETED, st.newest}}, 0
+  local parts, kept = {{BUCKETED, st.newest, st.lnewest}}, 0
   for r = 1, #resolutions do
     local size, keep = resolutions[r][1], resolutions[r][2]
     local first_k = floor((st.newest - keep) / size)
@@ -362,24 +399,80 @@ local function save_bucketed(st, ep)
     kept = kept + len - drop
     parts[1 + r] = b
   end
-  if kept == 0 then return nil end
+  if st.labels then
+    parts[#parts + 1] = st.labels
+  elseif kept == 0 then
+    return nil
+  end
   return mp_pack(unpack(parts))
+end
+
+-- ---------------------------------------------------------------- known frauds
+-- st.labels: {per fraud: lnewest - event ms, known ms - event ms}, ascending by event ms (as
+-- stored); read in place, from the newest entry back.
+
+local function compute_labels(st, specs, t, res)
+  local labels, lnewest = st.labels, st.lnewest
+  local last = labels and #labels - 1 or -1
+  for si = 1, #specs, 5 do
+    local hi = t - specs[si]
+    local lo, by, at, bucket = hi - specs[si + 1], t - specs[si + 2], HEADER + specs[si + 3],
+      specs[si + 4]
+    if bucket > 0 then -- floor(lo / b) < floor(e / b) <= floor(hi / b), for integer e
+      lo = (floor(lo / bucket) + 1) * bucket - 1
+      hi = (floor(hi / bucket) + 1) * bucket - 1
+    end
+    local cnt, b = 0, last
+    while b >= 1 and lnewest - labels[b] > hi do b = b - 2 end
+    while b >= 1 do
+      local e = lnewest - labels[b]
+      if e <= lo then break end
+      if e + labels[b + 1] <= by then cnt = cnt + 1 end
+      b = b - 2
+    end
+    res[at] = cnt
+  end
 end
 
 -- ---------------------------------------------------------------- the batch
 
 local states = {} -- key index -> state in memory
-local dirty, dirty_order = {}, {} -- key index -> entity plan; write-back order (deterministic)
-local recorded = {} -- idempotency key -> reply row, for repeated ids within the batch
+local dirty, dirty_order = {}, {} -- key index -> entity index; write-back order (deterministic)
+local recorded = {} -- idempotency key -> record, for repeated ids within the batch
 local replies = {}
 
-for i = 1, #batch / txn_stride do
+-- Event-time order, ties in batch order (a comparison on (t, position) sorts stably).
+local txn_count = #batch / txn_stride
+local order, in_order = {}, true
+for i = 1, txn_count do
+  order[i] = i
+  if i > 1 and batch[(i - 1) * txn_stride + 1] < batch[(i - 2) * txn_stride + 1] then
+    in_order = false
+  end
+end
+if not in_order then
+  table.sort(order, function(a, b)
+    local ta, tb = batch[(a - 1) * txn_stride + 1], batch[(b - 1) * txn_stride + 1]
+    if ta ~= tb then return ta < tb end
+    return a < b
+  end)
+end
+
+for oi = 1, txn_count do
+  local i = order[oi]
   local txn_key = KEYS[i]
+  local off = (i - 1) * txn_stride
+  local digest = string.sub(digests, i * 8 - 7, i * 8)
   local prior = recorded[txn_key] or redis.call('GET', txn_key)
   if prior then
-    replies[i] = prior
+    if string.byte(prior, 1) ~= DIGEST_TAG then
+      replies[i] = prior -- recorded before records kept a digest: nothing to compare
+    elseif string.sub(prior, 3, ROW_AT - 1) == digest then
+      replies[i] = string.sub(prior, ROW_AT)
+    else
+      replies[i] = CONFLICT
+    end
   else
-    local off = (i - 1) * txn_stride
     local t, u, c = batch[off + 1], batch[off + 2], batch[off + 3]
     local res = {plan_id, t, u}
     for slot = HEADER + 1, HEADER + slot_count do res[slot] = MISSING end
@@ -395,25 +488,30 @@ for i = 1, #batch / txn_stride do
           if exact then st = load_exact(raw, ep[3]) else st = load_bucketed(raw, ep) end
           states[key_index] = st
         end
-        if exact then
-          local ids = own_ids(st, off + 1, ep[3], recording)
-          compute_exact(st, ep, t, u, c, ids, res)
-          if recording then record_exact(st, t, u, ids) end
-        else
-          compute_bucketed(st, ep, t, u, res)
-          if recording then record_bucketed(st, ep, t, u) end
+        local lp = label_plans[e]
+        if #lp == 0 or lp[3] == 1 then -- the entity keeps its transactions
+          if exact then
+            local ids = own_ids(st, off + 1, ep[3], recording)
+            compute_exact(st, ep, t, u, c, ids, res)
+            if recording then record_exact(st, t, u, ids) end
+          else
+            compute_bucketed(st, ep, t, u, res)
+            if recording then record_bucketed(st, ep, t, u) end
+          end
+          if recording and not dirty[key_index] then
+            dirty[key_index] = e
+            dirty_order[#dirty_order + 1] = key_index
+          end
         end
-        if recording and not dirty[key_index] then
-          dirty[key_index] = ep
-          dirty_order[#dirty_order + 1] = key_index
-        end
+        if #lp > 0 then compute_labels(st, lp[2], t, res) end
       end
       off = off + 1 + (exact and ep[3] or 0)
     end
     local row = mp_pack(res)
     if recording then
-      recorded[txn_key] = row
-      redis.call('SET', txn_key, row, 'PX', idempotency_ttl)
+      local record = DIGEST_HEAD .. digest .. row
+      recorded[txn_key] = record
+      redis.call('SET', txn_key, record, 'PX', idempotency_ttl)
     end
     replies[i] = row
   end
@@ -421,15 +519,18 @@ end
 
 for di = 1, #dirty_order do
   local key_index = dirty_order[di]
-  local ep = dirty[key_index]
+  local e = dirty[key_index]
+  local ep, st = entity_plans[e], states[key_index]
   local value
   if ep[1] == EXACT then
-    value = save_exact(states[key_index], ep[2])
+    value = save_exact(st, ep[2])
   else
-    value = save_bucketed(states[key_index], ep)
+    value = save_bucketed(st, ep)
   end
   if value then
-    redis.call('SET', KEYS[key_index], value, 'PX', ep[2])
+    local keep = ep[2]
+    if st.labels and label_plans[e][1] > keep then keep = label_plans[e][1] end
+    redis.call('SET', KEYS[key_index], value, 'PX', keep)
   else
     redis.call('DEL', KEYS[key_index])
   end

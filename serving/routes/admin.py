@@ -13,8 +13,8 @@ import structlog
 from litestar import Router, get, post
 from litestar.params import JSONBody, PathParameter
 
+from core.admin import DeploymentInfo, RuleVersions, ScaleAccepted
 from core.errors import InvalidInputError, Problem
-from engine.contracts import DeploymentInfo, RuleVersions, ScaleAccepted
 from serving.auth import Scope, requires
 from serving.body import StrictJSON
 from serving.decoding import INVALID_BODY

@@ -12,14 +12,22 @@ import structlog
 from litestar import Request, Router, get, post
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 
+from core.alerts import AlertLabel, AlertStatus
 from core.errors import InvalidInputError, Problem
 from core.models import Outcome
 from serving.auth import Scope, requires
 from serving.body import StrictJSON
-from serving.deps import PrincipalDep, RecordsDep, SettingsDep
+from serving.decoding import INVALID_BODY, nul_problems
+from serving.deps import (
+    LabelPublisherDep,
+    OptionalLabelRecordsDep,
+    PrincipalDep,
+    RecordsDep,
+    SettingsDep,
+)
+from serving.labels import LabelPublisher, LabelRecords, publish_labels
 from serving.routes import problem_responses
 from serving.wire import AlertList, LabelIn
-from storage.models import AlertLabel, AlertStatus
 from storage.repository import Alert, AlertCursor, AlertFilter
 
 DEFAULT_PAGE_SIZE: Final = 50
@@ -40,6 +48,8 @@ ALERT_QUERY_PARAMETERS: Final = frozenset(
 INVALID_QUERY: Final = "the query parameters are invalid"
 MAX_ALERT_ID: Final = 2**63 - 1
 """Alert ids are PostgreSQL BIGINTs: a larger one is a 400, not an overflow in the driver."""
+
+_log = structlog.get_logger("vigil.serving")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +73,9 @@ def alert_listing(
         for name, value in (("since", filters.since), ("until", filters.until))
         if value is not None and value.utcoffset() is None
     ]
+    problems += nul_problems(
+        {"query.rule_id": filters.rule_id, "query.account_id": filters.account_id}
+    )
     if not problems and filters.since and filters.until and filters.since >= filters.until:
         problems.append(Problem("query.until", "must be after since"))
     if limit is not None and limit > max_page_size:
@@ -145,7 +158,7 @@ async def list_alerts(
     dto=StrictJSON[LabelIn],
     return_dto=None,
     status_code=HTTPStatus.OK,
-    opt=requires(Scope.ADMIN),
+    opt=requires(Scope.LABEL),
     responses=problem_responses(
         HTTPStatus.BAD_REQUEST,
         HTTPStatus.UNAUTHORIZED,
@@ -156,17 +169,41 @@ async def list_alerts(
     summary="Label an alert",
 )
 async def label_alert(
+    *,
     alert_id: Annotated[int, PathParameter(ge=1, le=MAX_ALERT_ID)],
     data: JSONBody[LabelIn],
     records: RecordsDep,
     principal: PrincipalDep,
+    labels: OptionalLabelRecordsDep,
+    label_publisher: LabelPublisherDep,
 ) -> Alert:
     """Record an investigator's verdict (``fraud`` or ``legit``) with a note, and close the alert.
 
-    Who labelled is recorded from the API key's subject; a new label replaces an earlier one.
+    Who labelled is recorded from the API key's subject; a new label replaces an earlier one. The
+    verdict is also a label event (source ``analyst``, known now), pushed to the online feature
+    store when one is configured.
     """
     structlog.contextvars.bind_contextvars(alert_id=alert_id)
-    return await records.label_alert(alert_id, data.label, note=data.note, by=principal.subject)
+    problems = nul_problems({"$.note": data.note})
+    if problems:
+        raise InvalidInputError(INVALID_BODY, problems)
+    alert = await records.label_alert(alert_id, data.label, note=data.note, by=principal.subject)
+    if labels is not None and label_publisher is not None:
+        await publish_current(labels, label_publisher, alert.transaction_id)
+    return alert
+
+
+async def publish_current(
+    labels: LabelRecords, publisher: LabelPublisher, transaction_id: str
+) -> None:
+    """Push ``transaction_id``'s current label to the online store; a failure is only logged
+    (``labels_publish_failed``): the verdict is stored either way."""
+    try:
+        current = await labels.current([transaction_id])
+    except Exception as exc:  # noqa: BLE001 - the verdict is stored; the push is best effort
+        _log.warning("labels_publish_failed", labels=1, error=f"{type(exc).__name__}: {exc}")
+        return
+    await publish_labels(publisher, list(current.values()))
 
 
 def alerts_router() -> Router:

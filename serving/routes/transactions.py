@@ -9,10 +9,19 @@ import structlog
 from litestar import Router, get, post
 from litestar.params import JSONBody, PathParameter
 
+from core.errors import InvalidInputError
 from core.models import Decision
 from serving.auth import Scope, requires
 from serving.body import BatchBody, TransactionBody
-from serving.deps import ClockDep, RecordsDep, ScorerDep, SettingsDep
+from serving.decoding import nul_problems
+from serving.deps import (
+    ClockDep,
+    PrincipalDep,
+    RateLimiterDep,
+    RecordsDep,
+    ScorerDep,
+    SettingsDep,
+)
 from serving.intake import admit, admit_batch
 from serving.routes import problem_responses
 from serving.wire import BatchDecisions, TransactionBatch, TransactionIn
@@ -64,12 +73,20 @@ async def score_transaction(
     summary="Score a batch of transactions",
 )
 async def score_batch(
-    data: JSONBody[TransactionBatch], scorer: ScorerDep, clock: ClockDep, settings: SettingsDep
+    *,
+    data: JSONBody[TransactionBatch],
+    scorer: ScorerDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    rate_limiter: RateLimiterDep,
 ) -> BatchDecisions:
     """Decide on several transactions at once; ``decisions[i]`` answers ``items[i]``.
 
     The batch is validated as a whole: any bad item rejects it with every item's problems listed
-    (``$.items[3].currency``), so nothing is half-scored.
+    (``$.items[3].currency``), so nothing is half-scored. Against the API key's rate limit a batch
+    counts one request per transaction: a batch that does not fit in what is left of the limit is
+    429 as a whole, and uses none of it.
     """
     structlog.contextvars.bind_contextvars(batch_size=len(data.items))
     transactions = admit_batch(
@@ -78,6 +95,8 @@ async def score_batch(
         max_future_skew=settings.max_future_skew,
         max_items=settings.max_batch_items,
     )
+    if rate_limiter is not None:  # the guard counted the request as one
+        await rate_limiter.hit(principal.key_id, len(transactions), counted=1)
     return BatchDecisions(decisions=await scorer.score(transactions))
 
 
@@ -99,6 +118,9 @@ async def get_transaction(
     scored a moment ago may briefly be 404.
     """
     structlog.contextvars.bind_contextvars(transaction_id=transaction_id)
+    problems = nul_problems({"path.transaction_id": transaction_id})
+    if problems:
+        raise InvalidInputError("the transaction id is invalid", problems)
     return await records.get_decision(transaction_id)
 
 

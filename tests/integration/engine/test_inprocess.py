@@ -14,9 +14,8 @@ from redis.asyncio import Redis
 from config.settings import Settings
 from core.models import Channel, Outcome, Transaction
 from engine.inprocess import InProcessScorer
-from engine.sink import open_stream_sink
 from storage.codec import decode_entry
-from storage.stream import DECISION_STREAM
+from storage.stream import DECISION_STREAM, open_decision_stream
 
 StreamEntries = list[tuple[bytes, dict[bytes, bytes]]]
 
@@ -43,7 +42,7 @@ async def scorer(engine_settings: Settings, redis_client: Redis) -> AsyncIterato
     """An in-process scorer on the session's Redis (flushed) and the trained model."""
     del redis_client  # requested for the flush before the test
     assert engine_settings.redis_url is not None
-    sink = open_stream_sink(engine_settings.redis_url)
+    sink = open_decision_stream(engine_settings.redis_url)
     built = await InProcessScorer.open(engine_settings, sink=sink)
     yield built
     await built.aclose()

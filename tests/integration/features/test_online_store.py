@@ -13,8 +13,9 @@ from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from core.errors import DependencyUnavailableError
-from core.models import Transaction
+from core.errors import ConflictError, DependencyUnavailableError
+from core.models import FeatureVector, Transaction
+from core.payload import PayloadConflict, payload_digest
 from features.definitions import FeatureSet, FeatureSpec, Stat, TransactionFeatureKind
 from features.online import DEFAULT_KEY_PREFIX, OnlineFeatureStore, create_online_store
 from features.online_codec import decode_state
@@ -49,19 +50,84 @@ def _stream(kit: Any, count: int, step_ms: int, **fields: Any) -> list[Transacti
 async def test_a_retried_transaction_gets_its_first_features_and_changes_nothing(
     store_redis: Redis, kit: Any
 ) -> None:
-    """Replaying recorded ids (even with another payload) returns the first vectors and leaves
-    every key as it was."""
+    """Replaying recorded ids with the same payload (timestamp aside) returns the first vectors
+    and leaves every key as it was."""
     store = OnlineFeatureStore(store_redis, default_feature_set())
     txns = _stream(kit, 12, 60_000, device_id="d1", ip_address="192.0.2.1")
     first = await store.record_and_compute(txns[:6])
     first += await store.record_and_compute(txns[6:])
     before = await _snapshot(store_redis)
-    changed = [
-        msgspec.structs.replace(t, amount=t.amount * 3, timestamp=t.timestamp + timedelta(days=1))
-        for t in txns
-    ]
+    moved = [msgspec.structs.replace(t, timestamp=t.timestamp + timedelta(days=1)) for t in txns]
     assert await store.record_and_compute(txns[::-1]) == first[::-1]
-    assert await store.record_and_compute(changed) == first
+    assert await store.record_and_compute(moved) == first
+    assert await _snapshot(store_redis) == before
+
+
+async def test_a_recorded_id_with_another_payload_is_a_conflict_and_changes_nothing(
+    store_redis: Redis, kit: Any
+) -> None:
+    """An id recorded earlier comes back as a PayloadConflict when its payload differs; the
+    other rows of the call are recorded as usual and the conflicting one changes no key."""
+    store = OnlineFeatureStore(store_redis, default_feature_set())
+    one, two, three = _stream(kit, 3, 60_000)
+    (first,) = await store.record_and_compute([one])
+    before = await _snapshot(store_redis)
+    reused = msgspec.structs.replace(one, amount=one.amount * 3)
+    assert await store.record_each([reused]) == [PayloadConflict(transaction_id=one.transaction_id)]
+    assert await store.compute_only([one]) == [first]
+    assert await _snapshot(store_redis) == before
+    with pytest.raises(ConflictError, match="different payload") as raised:
+        await store.record_and_compute([two, reused])
+    assert [p.location for p in raised.value.problems] == [f"transaction_id {one.transaction_id!r}"]
+    (after,) = await store.record_and_compute([three])
+    assert after.values["txn_count_by_account_1h"] == 3.0  # one and two, then three
+
+
+async def test_the_first_payload_of_an_id_within_one_batch_wins(
+    store_redis: Redis, kit: Any
+) -> None:
+    """Two payloads of one id in a batch: the earlier event is recorded, the other is a
+    conflict, and the next row counts one transaction before it."""
+    feature_set = FeatureSet(
+        windowed=(FeatureSpec(entity="account_id", stat=Stat.SUM, window="1h"),)
+    )
+    store = OnlineFeatureStore(store_redis, feature_set)
+    one, two = _stream(kit, 2, 1_000)
+    other = msgspec.structs.replace(one, amount=one.amount * 5, timestamp=two.timestamp)
+    rows = await store.record_each([other, one, two])
+    assert rows[0] == PayloadConflict(transaction_id=one.transaction_id)
+    assert [r.values for r in rows[1:] if isinstance(r, FeatureVector)] == [
+        {"amount_sum_by_account_1h": 1.0},
+        {"amount_sum_by_account_1h": 3.0},
+    ]
+
+
+async def test_an_idempotency_record_is_the_payload_digest_then_the_row(
+    store_redis: Redis, kit: Any
+) -> None:
+    """The record holds the 8-byte payload digest (a MessagePack bin 8) before the reply row."""
+    store = OnlineFeatureStore(store_redis, default_feature_set())
+    (txn,) = _stream(kit, 1, 0)
+    await store.record_and_compute([txn])
+    record = await _get(store_redis, store.keys.transaction_key(txn.transaction_id))
+    assert record[:2] == b"\xc4\x08"
+    assert record[2:10] == payload_digest(txn)
+    assert msgspec.msgpack.decode(record[10:])[0] == store.plan.plan_id
+
+
+async def test_a_record_written_without_a_digest_still_answers_a_retry(
+    store_redis: Redis, kit: Any
+) -> None:
+    """A record from before digests were kept (the bare row) is returned as it is, whatever the
+    payload: it cannot be compared, and nothing is recorded twice."""
+    store = OnlineFeatureStore(store_redis, default_feature_set())
+    (txn,) = _stream(kit, 1, 0)
+    (first,) = await store.record_and_compute([txn])
+    key = store.keys.transaction_key(txn.transaction_id)
+    await store_redis.set(key, (await _get(store_redis, key))[10:])
+    before = await _snapshot(store_redis)
+    changed = msgspec.structs.replace(txn, amount=txn.amount * 2)
+    assert await store.record_and_compute([changed]) == [first]
     assert await _snapshot(store_redis) == before
 
 
@@ -164,22 +230,24 @@ async def test_a_retry_after_the_feature_set_changed_is_not_recorded_again(
     store_redis: Redis, kit: Any
 ) -> None:
     """A record from another feature set leaves the windowed features missing (their meaning
-    changed) and the per-transaction ones from the first payload; nothing is counted twice."""
+    changed) and the per-transaction ones from the first event; nothing is counted twice."""
     count = FeatureSpec(entity="account_id", stat=Stat.COUNT, window="1h")
     old = OnlineFeatureStore(store_redis, FeatureSet(windowed=(count,)))
     new_set = FeatureSet(
         windowed=(count, FeatureSpec(entity="account_id", stat=Stat.SUM, window="1h")),
-        per_transaction=(TransactionFeatureKind.AMOUNT,),
+        per_transaction=(TransactionFeatureKind.AMOUNT, TransactionFeatureKind.HOUR_OF_DAY),
     )
     new = OnlineFeatureStore(store_redis, new_set)
     (txn,) = _stream(kit, 1, 0)
     await old.record_and_compute([txn])
     before = await _snapshot(store_redis)
-    (vector,) = await new.record_and_compute([msgspec.structs.replace(txn, amount=txn.amount * 2)])
+    retried = msgspec.structs.replace(txn, timestamp=txn.timestamp + timedelta(hours=1))
+    (vector,) = await new.record_and_compute([retried])
     assert vector.values == {
         "txn_count_by_account_1h": None,
         "amount_sum_by_account_1h": None,
         "amount": 1.0,
+        "hour_of_day": 0.0,  # the first event's hour, not the retry's
     }
     assert vector.spec_version == new_set.version
     assert await _snapshot(store_redis) == before

@@ -197,11 +197,28 @@ async def test_a_late_transaction_sees_only_rows_up_to_its_event_time(
     feature_set = FeatureSet(windowed=(_spec(Stat.COUNT), _spec(Stat.SECONDS_SINCE_LAST)))
     store = OnlineFeatureStore(store_redis, feature_set)
     await store.load_scripts()
-    vectors = await store.record_and_compute(kit.transactions(frame))
+    first, *later = kit.transactions(frame)
+    vectors = await store.record_and_compute([first])
+    vectors += await store.record_and_compute(later)
     counts = [v.values["txn_count_by_account_1m"] for v in vectors]
     since = [v.values["txn_seconds_since_last_by_account_1m"] for v in vectors]
     assert counts == [1.0, 1.0, 3.0]
     assert since == [None, None, 2.0]
+
+
+async def test_the_rows_of_one_call_are_recorded_in_event_time_order(
+    store_redis: Redis, kit: Any
+) -> None:
+    """Rows given out of order in one call are recorded as if sorted by event time (ties in
+    call order), and answered in call order."""
+    frame = kit.frame([{"ms": 10_000}, {"ms": 5_000}, {"ms": 12_000}, {"ms": 5_000}])
+    feature_set = FeatureSet(windowed=(_spec(Stat.COUNT), _spec(Stat.SECONDS_SINCE_LAST)))
+    store = OnlineFeatureStore(store_redis, feature_set)
+    vectors = await store.record_and_compute(kit.transactions(frame))
+    counts = [v.values["txn_count_by_account_1m"] for v in vectors]
+    since = [v.values["txn_seconds_since_last_by_account_1m"] for v in vectors]
+    assert counts == [3.0, 1.0, 4.0, 2.0]
+    assert since == [5.0, None, 2.0, 0.0]
 
 
 async def test_compute_only_reads_without_recording(store_redis: Redis, kit: Any) -> None:

@@ -20,9 +20,9 @@ from config.settings import Settings
 from core.access import Scope
 from core.clock import ManualClock
 from core.models import Decision, Transaction
+from core.records import DecisionRecord
 from serving.gateway import build_gateway
 from storage.api_keys import ApiKeyStore
-from storage.codec import DecisionRecord
 from storage.persist import insert_records
 
 NOW = datetime(2026, 3, 1, 9, 0, 0, 250_000, tzinfo=UTC)

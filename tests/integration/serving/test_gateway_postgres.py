@@ -19,17 +19,17 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config.settings import Settings
+from core.alerts import AlertLabel, AlertStatus
 from core.clock import ManualClock
 from core.errors import DependencyUnavailableError
 from core.models import Decision, Outcome, Transaction
+from core.records import DecisionRecord
 from serving.app import create_app
 from serving.auth import Principal, Scope, StaticApiKeyVerifier
 from serving.gateway import build_gateway
 from serving.readiness import ProbeReadiness
 from serving.settings import GatewaySettings
 from storage.api_keys import ApiKeyStore
-from storage.codec import DecisionRecord
-from storage.models import AlertLabel, AlertStatus
 from storage.persist import insert_records
 from storage.repository import Repository
 

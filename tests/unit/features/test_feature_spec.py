@@ -45,15 +45,27 @@ from features.spec import default_feature_set
             FeatureSpec(entity="merchant_category", stat=Stat.MAX, window="30d"),
             "amount_max_by_merchant_category_30d",
         ),
+        (
+            FeatureSpec(entity="merchant_id", stat=Stat.FRAUD_COUNT, window="7d"),
+            "fraud_count_by_merchant_7d",
+        ),
+        (
+            FeatureSpec(
+                entity="ip_address", stat=Stat.FRAUD_SHARE, window="7d", lag="7d", label_delay="1d"
+            ),
+            "fraud_share_by_ip_7d_lag7d_delay1d",
+        ),
     ],
 )
 def test_names_are_derived_from_the_spec(spec: FeatureSpec, name: str) -> None:
-    """{subject}_{stat}_by_{entity}_{window}[_lag{lag}], entity and `of` by short name."""
+    """{subject}_{stat}_by_{entity}_{window}[_lag{lag}][_delay{d}], entity and `of` by short
+    name, no subject for the label-aware stats."""
     assert spec.name == name
 
 
 def test_measure_follows_from_the_stat() -> None:
-    """count, distinct, first_seen and seconds_since_last count txns; the rest use amounts."""
+    """count, distinct, first_seen and seconds_since_last count txns; fraud_count and fraud_share
+    count labels; the rest use amounts."""
     assert {stat: stat.measure for stat in Stat} == {
         Stat.COUNT: Measure.TXN,
         Stat.SUM: Measure.AMOUNT,
@@ -63,6 +75,8 @@ def test_measure_follows_from_the_stat() -> None:
         Stat.FIRST_SEEN: Measure.TXN,
         Stat.SECONDS_SINCE_LAST: Measure.TXN,
         Stat.ZSCORE: Measure.AMOUNT,
+        Stat.FRAUD_COUNT: Measure.LABEL,
+        Stat.FRAUD_SHARE: Measure.LABEL,
     }
 
 
@@ -76,10 +90,15 @@ def test_measure_follows_from_the_stat() -> None:
         ({"of": "merchant_id"}, "does not take `of`"),
         ({"stat": Stat.FIRST_SEEN, "of": "account_id"}, "must differ from the entity"),
         ({"lag": "0s"}, "is not a duration"),
+        ({"label_delay": "1d"}, "stat count does not take `label_delay`"),
+        ({"stat": Stat.FRAUD_COUNT, "label_delay": "1w"}, "is not a duration"),
+        ({"stat": Stat.FRAUD_SHARE, "entity": "country"}, "needs an entity a label names"),
+        ({"stat": Stat.FRAUD_COUNT, "of": "merchant_id"}, "does not take `of`"),
     ],
 )
 def test_spec_rejects_what_cannot_mean_anything(fields: dict[str, object], message: str) -> None:
-    """Unknown fields, bad durations and a missing or needless `of` raise ValueError."""
+    """Unknown fields, bad durations, a missing or needless `of`, a needless `label_delay` and a
+    label-aware stat on an entity labels do not name raise ValueError."""
     arguments: dict[str, object] = {"entity": "account_id", "stat": Stat.COUNT, "window": "1h"}
     with pytest.raises(ValueError, match=message):
         FeatureSpec(**{**arguments, **fields})  # type: ignore[arg-type]
@@ -128,7 +147,8 @@ def test_amounts_convert_to_exact_units() -> None:
 
 
 def test_default_feature_set_covers_the_required_features() -> None:
-    """The shipped spec has velocity, spend, spread, novelty, recency and merchant features."""
+    """The shipped spec has velocity, spend, spread, novelty, recency, merchant and known-fraud
+    features."""
     names = set(default_feature_set().names)
     required = {
         *(f"txn_count_by_account_{w}" for w in ("1m", "1h", "24h", "7d", "30d")),
@@ -144,6 +164,8 @@ def test_default_feature_set_covers_the_required_features() -> None:
         "txn_seconds_since_last_by_account_30d",
         "txn_count_by_merchant_24h",
         "amount_zscore_by_account_30d",
+        "fraud_count_by_merchant_7d_delay1d",
+        "fraud_count_by_account_30d_delay1d",
         "hour_of_day",
         "is_weekend",
         "is_night",
@@ -157,7 +179,10 @@ def test_default_feature_set_describes_its_state_needs() -> None:
     assert feature_set.max_window == timedelta(days=30)
     assert feature_set.entities == ("account_id", "device_id", "ip_address", "merchant_id")
     assert feature_set.of_fields("account") == ("merchant_id", "country", "device_id")
-    assert feature_set.max_window_ms_for("merchant_id") == 86_400_000
+    assert feature_set.max_window_ms_for("merchant_id") == 30 * 86_400_000
+    assert feature_set.history_window_ms_for("merchant_id") == 86_400_000
+    assert feature_set.history_window_ms_for("ip") == 86_400_000
+    assert feature_set.label_window_ms_for("ip") == 30 * 86_400_000
     assert all(spec.entity == "device_id" for spec in feature_set.specs_for("device"))
 
 
@@ -176,6 +201,40 @@ def test_version_is_a_stable_content_hash() -> None:
     )
     assert base.version != with_hour.version
     assert default_feature_set().version == default_feature_set().version
+
+
+def test_label_delay_is_part_of_the_meaning() -> None:
+    """Specs differing only by label_delay have different names, meanings and versions; 24h and
+    1d delays mean the same."""
+    plain = FeatureSpec(entity="merchant_id", stat=Stat.FRAUD_COUNT, window="7d")
+    day = FeatureSpec(entity="merchant_id", stat=Stat.FRAUD_COUNT, window="7d", label_delay="1d")
+    hours = FeatureSpec(entity="merchant_id", stat=Stat.FRAUD_COUNT, window="7d", label_delay="24h")
+    assert day.label_delay_ms == 86_400_000
+    assert plain.label_delay_ms == 0
+    assert FeatureSet(windowed=(plain, day)).names == (
+        "fraud_count_by_merchant_7d",
+        "fraud_count_by_merchant_7d_delay1d",
+    )
+    assert FeatureSet(windowed=(plain,)).version != FeatureSet(windowed=(day,)).version
+    with pytest.raises(FeatureSpecError, match="computes the same values as"):
+        FeatureSet(windowed=(day, hours))
+
+
+def test_label_aware_specs_describe_what_state_they_need() -> None:
+    """fraud_count reads labels only, fraud_share also the transactions; each keeps its span."""
+    count = FeatureSpec(entity="ip_address", stat=Stat.FRAUD_COUNT, window="30d")
+    share = FeatureSpec(entity="merchant_id", stat=Stat.FRAUD_SHARE, window="7d", lag="1d")
+    hourly = FeatureSpec(entity="merchant_id", stat=Stat.COUNT, window="1h")
+    feature_set = FeatureSet(windowed=(count, share, hourly))
+    assert feature_set.label_aware
+    assert not FeatureSet(windowed=(hourly,)).label_aware
+    assert (feature_set.history_window_ms_for("ip"), feature_set.label_window_ms_for("ip")) == (
+        0,
+        30 * 86_400_000,
+    )
+    assert feature_set.history_window_ms_for("merchant") == 8 * 86_400_000
+    assert feature_set.label_window_ms_for("merchant") == 8 * 86_400_000
+    assert feature_set.max_window_ms_for("ip") == 30 * 86_400_000
 
 
 def test_feature_set_rejects_duplicate_names_and_meanings() -> None:

@@ -51,6 +51,24 @@ def test_a_valid_file_loads_in_declaration_order(tmp_path: Path) -> None:
     assert feature_set.per_transaction[0] is TransactionFeatureKind.IS_NIGHT
 
 
+def test_label_aware_specs_load_with_their_delay(tmp_path: Path) -> None:
+    """fraud_count and fraud_share take `label_delay` and name it last; `measure: label` fits."""
+    path = _write(
+        tmp_path,
+        "windowed:\n"
+        "  - {entity: merchant, stat: fraud_count, windows: [1d, 7d], label_delay: 1d}\n"
+        "  - {entity: device, stat: fraud_share, measure: label, window: 7d, lag: 7d}\n",
+    )
+    feature_set = load_feature_set(path)
+    assert feature_set.names == (
+        "fraud_count_by_merchant_1d_delay1d",
+        "fraud_count_by_merchant_7d_delay1d",
+        "fraud_share_by_device_7d_lag7d",
+    )
+    assert feature_set.windowed[0].label_delay == "1d"
+    assert feature_set.windowed[2].label_delay is None
+
+
 def test_the_default_file_lives_in_the_config_package() -> None:
     """default_feature_set reads config/features.yaml next to the settings module."""
     assert DEFAULT_FEATURES_FILE == CONFIG_DIR / "features.yaml"
@@ -110,6 +128,22 @@ def test_the_default_file_lives_in_the_config_package() -> None:
             "F:2:19: unknown per-transaction feature 'hour'",
         ),
         ("- 1\n", "F:1:1: the file must be a mapping"),
+        (
+            "windowed:\n  - {entity: account, stat: count, window: 1h, label_delay: 1d}\n",
+            "F:2:48: stat count does not take `label_delay`",
+        ),
+        (
+            "windowed:\n  - {entity: account, stat: fraud_count, window: 1h, label_delay: 1}\n",
+            "F:2:67: `label_delay`: 1 is not a duration",
+        ),
+        (
+            "windowed:\n  - {entity: country, stat: fraud_share, window: 1h}\n",
+            "F:2:14: stat fraud_share needs an entity a label names: account, device, ip, merchant",
+        ),
+        (
+            "windowed:\n  - {entity: ip, stat: fraud_count, measure: txn, window: 1h}\n",
+            "F:2:46: stat fraud_count applies to measure label, not txn",
+        ),
     ],
 )
 def test_each_problem_names_its_position(tmp_path: Path, text: str, expected: str) -> None:

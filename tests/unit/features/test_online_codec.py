@@ -8,14 +8,18 @@ from decimal import Decimal
 import msgspec
 import pytest
 
+from core.alerts import AlertLabel
+from core.labels import KnownLabel
 from core.models import Channel, Transaction
+from core.payload import payload_digest
 from features.definitions import FeatureSet, FeatureSpec, Stat, TransactionFeatureKind
 from features.durations import event_time_ms
-from features.formulas import amount_value, zscore_value
+from features.formulas import amount_value, share_value, zscore_value
 from features.online_codec import (
     COMPUTE_ONLY,
     RECORD,
     build_call,
+    build_label_call,
     decode_state,
     field_value,
     spec_value,
@@ -76,7 +80,57 @@ def test_call_lists_transaction_keys_then_each_state_key_once() -> None:
         *(ms, 123_400, 1_234, 4, False, 0),
         *(ms, 123_400, 1_234, 6, "d1", 5),
     ]
+    assert call.args[2] == b"".join(payload_digest(txn) for txn in txns)
     assert build_call(plan, keys, txns, record=False).args[0] == COMPUTE_ONLY
+
+
+MERCHANT_FRAUD = FeatureSpec(entity="merchant_id", stat=Stat.FRAUD_COUNT, window="7d")
+DEVICE_SHARE = FeatureSpec(entity="device_id", stat=Stat.FRAUD_SHARE, window="7d")
+
+
+def _label(i: int, label: AlertLabel = AlertLabel.FRAUD, **overrides: object) -> KnownLabel:
+    fields: dict[str, object] = {
+        "transaction_id": f"t{i}",
+        "label": label,
+        "known_at": T0,
+        "source": "api",
+        "account_id": "a1",
+        "merchant_id": "m1",
+        "device_id": "d1",
+        "event_time": T0,
+        **overrides,
+    }
+    return KnownLabel(**fields)  # type: ignore[arg-type]
+
+
+def test_label_aware_entities_use_their_state_key() -> None:
+    """Known frauds live in the entity's state: a label-aware entity is one more state key, even
+    with fraud_count alone."""
+    plan = _plan(MERCHANT_FRAUD, DEVICE_SHARE)
+    merchant, device = plan.state_prefixes
+    call = build_call(plan, KeySpace("p:"), [_txn(1), _txn(2, device_id=None)], record=True)
+    assert call.keys == ["p:t:t1", "p:t:t2", f"p:s:{merchant}m1", f"p:s:{device}d1"]
+    ms = event_time_ms(T0)
+    assert msgspec.msgpack.decode(call.args[1]) == [
+        *(ms, 123_400, 1_234, 3, 4),
+        *(ms, 123_400, 1_234, 3, 0),
+    ]
+
+
+def test_label_call_lists_records_then_each_state_once() -> None:
+    """KEYS: label records in order, then entity states; ARGV: known ms, fraud, event ms, state
+    indexes per label entity (0 for a null value)."""
+    plan = _plan(MERCHANT_FRAUD, DEVICE_SHARE, DEVICE_COUNT)
+    merchant, device = plan.state_prefixes
+    later = datetime(2024, 1, 2, tzinfo=UTC)
+    labels = [_label(1, known_at=later), _label(2, AlertLabel.LEGIT, device_id=None)]
+    call = build_label_call(plan, KeySpace("p:"), labels)
+    assert call.keys == ["p:l:t1", "p:l:t2", f"p:s:{merchant}m1", f"p:s:{device}d1"]
+    ms = event_time_ms(T0)
+    assert msgspec.msgpack.decode(call.args[0]) == [
+        *(event_time_ms(later), 1, ms, 3, 4),
+        *(ms, 0, ms, 3, 0),
+    ]
 
 
 def test_field_values_are_the_strings_features_compare() -> None:
@@ -119,6 +173,11 @@ def test_zscore_slots_rebuild_the_exact_sums_of_squares() -> None:
         (Stat.MEAN, [MISSING, MISSING, MISSING], None),
         (Stat.ZSCORE, [1, 5, 0, 25, 0, 0, 5], None),
         (Stat.SUM, [0, 0], 0.0),
+        (Stat.FRAUD_COUNT, [MISSING], None),
+        (Stat.FRAUD_COUNT, [2], 2.0),
+        (Stat.FRAUD_SHARE, [MISSING, MISSING], None),
+        (Stat.FRAUD_SHARE, [0, 0], None),
+        (Stat.FRAUD_SHARE, [1, 3], share_value(1, 3)),
     ],
 )
 def test_missing_values_are_none(stat: Stat, slots: list[int], expected: float | None) -> None:

@@ -9,7 +9,12 @@ from redis.asyncio import Redis
 
 from core.errors import ConfigError
 from features.definitions import FeatureSet, FeatureSpec, Stat
-from features.online import OnlineFeatureStore, default_bucketed, script_source
+from features.online import (
+    OnlineFeatureStore,
+    default_bucketed,
+    label_script_source,
+    script_source,
+)
 from features.online_plan import (
     SLOT_WIDTHS,
     KeySpace,
@@ -53,7 +58,7 @@ def test_every_windowed_feature_gets_its_own_slots_in_feature_order() -> None:
 
 
 def test_state_is_kept_for_the_longest_window_plus_lag_plus_lateness() -> None:
-    """keep = the entity's longest window + lag, plus max_lateness."""
+    """keep = the entity's longest window + lag, plus max_lateness; labels likewise."""
     plan = _plan(default_feature_set())
     keep = {entity.field: entity.keep_ms for entity in plan.entities}
     assert keep == {
@@ -62,6 +67,9 @@ def test_state_is_kept_for_the_longest_window_plus_lag_plus_lateness() -> None:
         "ip_address": 24 * HOUR + HOUR,
         "merchant_id": 24 * HOUR + HOUR,
     }
+    label_keep = {entity.field: entity.label_keep_ms for entity in plan.entities}
+    assert label_keep == dict.fromkeys(label_keep, 30 * DAY + HOUR)
+    assert plan.label_record_ttl_ms == 30 * DAY + HOUR
 
 
 def test_default_bucketing_covers_merchants_only_when_all_their_stats_can_be_bucketed() -> None:
@@ -129,6 +137,58 @@ def test_bucketed_plan_has_one_resolution_per_bucket_size() -> None:
     ]
 
 
+def test_label_aware_specs_read_label_state_and_the_history_count() -> None:
+    """fraud_count reads the label state only; fraud_share also asks the history for the previous
+    rows' count (code 9) in its second slot; both list (lag, window, delay, slot, bucket)."""
+    feature_set = _set(
+        _spec(Stat.FRAUD_COUNT, "7d", label_delay="1d"),
+        _spec(Stat.FRAUD_SHARE, "1d", lag="1h"),
+        _spec(Stat.COUNT, "1h"),
+    )
+    (entity,) = _plan(feature_set).entities
+    assert [slot.first for slot in entity.specs] == [0, 1, 3]
+    assert entity.label_lua() == [
+        7 * DAY + HOUR,
+        [0, 7 * DAY, DAY, 1, 0, HOUR, DAY, 0, 2, 0],
+        1,
+    ]
+    assert entity.lua(HOUR)[3] == [
+        [0, 0, [], [[HOUR, 1, 0, 4]]],
+        [HOUR, 0, [], [[DAY, 9, 0, 3]]],
+    ]
+    assert entity.keep_ms == DAY + 2 * HOUR
+
+
+def test_an_entity_with_only_fraud_counts_keeps_no_transactions() -> None:
+    """fraud_count alone records no transactions (its state holds known frauds only);
+    unlabelled entities get an empty label plan; the label script learns each label entity's
+    mode, resolutions and retentions."""
+    feature_set = _set(_spec(Stat.FRAUD_COUNT, "7d", entity="ip_address"), _spec(Stat.COUNT))
+    plan = _plan(feature_set)
+    ip, account = plan.entities
+    assert not ip.has_history
+    assert account.has_history
+    assert account.label_lua() == []
+    assert ip.label_lua()[2] == 0
+    assert plan.label_entities == (0,)
+    assert plan.label_lua_plan == f"{{{7 * DAY + HOUR},{{{{1,0,{HOUR},{7 * DAY + HOUR}}}}}}}"
+
+
+def test_fraud_share_on_a_bucketed_entity_rounds_to_its_buckets() -> None:
+    """A bucketed fraud_share counts both its parts over whole buckets of window / N; its bucket
+    size joins the entity's resolutions (and layout); fraud_count stays exact."""
+    feature_set = _set(
+        _spec(Stat.COUNT, "1h", entity="merchant_id"),
+        _spec(Stat.FRAUD_SHARE, "1d", entity="merchant_id"),
+        _spec(Stat.FRAUD_COUNT, "1d", entity="merchant_id"),
+    )
+    (entity,) = _plan(feature_set, {"merchant": 60}).entities
+    assert entity.label_lua()[1] == [0, DAY, 0, 2, 24 * 60_000, 0, DAY, 0, 4, 0]
+    assert [resolution[0] for resolution in entity.lua(HOUR)[4]] == [60_000, 24 * 60_000]
+    plain = _plan(_set(_spec(Stat.COUNT, "1h", entity="merchant_id")), {"merchant": 60})
+    assert entity.layout_id != plain.entities[0].layout_id
+
+
 def test_lua_literal_writes_nested_integer_lists() -> None:
     """Plans become Lua table constructors; anything but integers is refused."""
     assert lua_literal([1, [2, -3], []]) == "{1,{2,-3},{}}"
@@ -165,21 +225,25 @@ def test_negative_lateness_and_empty_idempotency_window_are_rejected() -> None:
 
 
 def test_keys_follow_the_documented_format() -> None:
-    """State: {prefix}s:{entity}:{layout}:{value}; idempotency: {prefix}t:{transaction_id}."""
+    """State: {prefix}s:{entity}:{layout}:{value}; idempotency: {prefix}t:{transaction_id};
+    label record: {prefix}l:{transaction_id}."""
     plan = _plan(default_feature_set())
     keys = KeySpace("vigil:f:")
     account = plan.entities[0]
     assert keys.state_key(plan, 0, "acct-1") == f"vigil:f:s:account:{account.layout_id}:acct-1"
     assert keys.state_key(plan, 2, "2001:db8::1").startswith("vigil:f:s:ip:")
     assert keys.transaction_key("t-1") == "vigil:f:t:t-1"
+    assert keys.label_key("t-1") == "vigil:f:l:t-1"
 
 
 def test_the_script_carries_its_plan() -> None:
-    """The Lua source starts with the plan table, so the script SHA changes with the specs."""
+    """The Lua sources start with their plan tables, so the script SHAs change with the specs."""
     plan = _plan(_set(_spec(Stat.COUNT)))
     source = script_source(plan)
     assert source.startswith(f"local PLAN = {plan.lua_plan}\n")
     assert "EVALSHA" in source
+    labels = label_script_source(plan)
+    assert labels.startswith(f"local PLAN = {plan.label_lua_plan}\n")
 
 
 def test_a_client_that_decodes_responses_is_refused() -> None:

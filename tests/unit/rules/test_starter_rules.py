@@ -54,6 +54,12 @@ NORMAL: dict[str, float | None] = {
     "account_distinct_by_ip_24h": 1.0,
     "txn_count_by_merchant_1h": 20.0,
     "txn_count_by_merchant_24h": 300.0,
+    "fraud_count_by_merchant_1d_delay1d": 0.0,
+    "fraud_count_by_merchant_7d_delay1d": 0.0,
+    "fraud_count_by_merchant_30d_delay1d": 0.0,
+    "fraud_count_by_account_30d_delay1d": 0.0,
+    "fraud_count_by_device_30d_delay1d": 0.0,
+    "fraud_count_by_ip_30d_delay1d": 0.0,
     "hour_of_day": 14.0,
     "day_of_week": 2.0,
     "is_weekend": 0.0,
@@ -71,6 +77,8 @@ MAYBE_MISSING = (
     "account_distinct_by_device_24h",
     "txn_count_by_ip_1h",
     "account_distinct_by_ip_24h",
+    "fraud_count_by_device_30d_delay1d",
+    "fraud_count_by_ip_30d_delay1d",
 )
 """Features that are missing for a first transaction or one without device_id / ip_address."""
 

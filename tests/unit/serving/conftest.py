@@ -18,7 +18,9 @@ from serving.settings import GatewaySettings
 from tests.unit.serving.gateway_fakes import (
     KEYS,
     NOW,
+    FakeLabels,
     FakeOperations,
+    FakePublisher,
     FakeReadiness,
     FakeRecords,
     FakeScorer,
@@ -44,6 +46,18 @@ def records(clock: ManualClock) -> FakeRecords:
 
 
 @pytest.fixture
+def labels(records: FakeRecords) -> FakeLabels:
+    """An empty in-memory label store over ``records``."""
+    return FakeLabels(records)
+
+
+@pytest.fixture
+def publisher() -> FakePublisher:
+    """A label publisher that remembers what it was given."""
+    return FakePublisher()
+
+
+@pytest.fixture
 def readiness() -> FakeReadiness:
     """All components ready."""
     return FakeReadiness()
@@ -58,7 +72,9 @@ def operations() -> FakeOperations:
 @pytest.fixture
 def settings() -> GatewaySettings:
     """Small limits so the limit tests stay small."""
-    return GatewaySettings(max_body_bytes=64 * 1024, max_batch_items=5, max_page_size=20)
+    return GatewaySettings(
+        max_body_bytes=64 * 1024, max_batch_items=5, max_label_items=5, max_page_size=20
+    )
 
 
 @pytest.fixture
@@ -70,6 +86,8 @@ def build_app(
     clock: ManualClock,
     settings: GatewaySettings,
     operations: FakeOperations,
+    labels: FakeLabels,
+    publisher: FakePublisher,
 ) -> Callable[..., Litestar]:
     """Build the app from the fixtures; keyword arguments override create_app's."""
 
@@ -82,6 +100,8 @@ def build_app(
             "clock": clock,
             "verifier": StaticApiKeyVerifier(KEYS),
             "operations": operations,
+            "labels": labels,
+            "label_publisher": publisher,
         }
         kwargs.update(overrides)
         return create_app(**kwargs)

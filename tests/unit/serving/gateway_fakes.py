@@ -1,19 +1,22 @@
 """In-process collaborators for the gateway tests: a deterministic scorer, an in-memory record
-store, a fixed readiness report, in-memory engine operations and three API keys (score, read,
-admin)."""
+store and label store, a label publisher that remembers (or fails), a fixed readiness report,
+in-memory engine operations and four API keys (score, read, label, admin)."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import msgspec
 
+from core.admin import DeploymentInfo, ReplicaCounts, RuleVersions, ScaleAccepted
+from core.alerts import AlertLabel, AlertStatus
 from core.clock import ManualClock
 from core.errors import DependencyUnavailableError, NotFoundError
+from core.labels import KnownLabel, LabelStatus
 from core.models import (
     Channel,
     Decision,
@@ -23,24 +26,20 @@ from core.models import (
     ReasonKind,
     Transaction,
 )
-from engine.contracts import (
-    DeploymentInfo,
-    ReplicaCounts,
-    RuleVersions,
-    ScaleAccepted,
-)
 from serving.auth import Principal, Scope
 from serving.readiness import ComponentStatus
-from storage.models import AlertLabel, AlertStatus
+from storage.labels import LabelOutcome, NewLabel
 from storage.repository import Alert, AlertCursor, AlertFilter, AlertPage, StoredDecision
 
 NOW = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 SCORE_KEY = "key-score-0123456789"
 READ_KEY = "key-read-0123456789"
 ADMIN_KEY = "key-admin-0123456789"
+LABEL_KEY = "key-label-0123456789"
 KEYS = {
     SCORE_KEY: Principal(key_id="k-score", subject="payments-api", scopes=frozenset({Scope.SCORE})),
     READ_KEY: Principal(key_id="k-read", subject="dashboard", scopes=frozenset({Scope.READ})),
+    LABEL_KEY: Principal(key_id="k-label", subject="chargebacks", scopes=frozenset({Scope.LABEL})),
     ADMIN_KEY: Principal(key_id="k-admin", subject="alice", scopes=frozenset({Scope.ADMIN})),
 }
 
@@ -190,6 +189,81 @@ class FakeRecords:
         )
         self.alerts[alert_id] = labelled
         return labelled
+
+
+class FakeLabels:
+    """An in-memory label store over ``records``' transactions (latest known_at wins)."""
+
+    def __init__(self, records: FakeRecords) -> None:
+        self.records = records
+        self.events: list[tuple[NewLabel, str]] = []
+        """Every stored label event and who recorded it, in order."""
+
+    async def record(self, items: Sequence[NewLabel], *, by: str) -> list[LabelOutcome]:
+        """Store each item whose transaction is known, once per identical event."""
+        outcomes = []
+        for item in items:
+            stored = self.records.decisions.get(item.transaction_id)
+            if stored is None:
+                outcomes.append(LabelOutcome(item, LabelStatus.UNKNOWN_TRANSACTION))
+                continue
+            seen = {event.key() for event, _ in self.events}
+            status = LabelStatus.UNCHANGED if item.key() in seen else LabelStatus.RECORDED
+            if status is LabelStatus.RECORDED:
+                self.events.append((item, by))
+            known = known_label(item, stored.transaction)
+            outcomes.append(LabelOutcome(item, status, known=known))
+        current = await self.current(item.transaction_id for item in items)
+        return [
+            dataclasses.replace(o, current=current[o.item.transaction_id].label)
+            if o.item.transaction_id in current
+            else o
+            for o in outcomes
+        ]
+
+    async def current(self, transaction_ids: Iterable[str]) -> dict[str, KnownLabel]:
+        """The latest known label of each transaction that has one."""
+        wanted = set(transaction_ids)
+        latest: dict[str, NewLabel] = {}
+        for event, _ in self.events:
+            before = latest.get(event.transaction_id)
+            if event.transaction_id in wanted and (
+                before is None or event.known_at >= before.known_at
+            ):
+                latest[event.transaction_id] = event
+        return {
+            tid: known_label(item, self.records.decisions[tid].transaction)
+            for tid, item in latest.items()
+        }
+
+
+def known_label(item: NewLabel, txn: Transaction) -> KnownLabel:
+    """``item`` with ``txn``'s entities."""
+    return KnownLabel(
+        transaction_id=item.transaction_id,
+        label=item.label,
+        known_at=item.known_at,
+        source=item.source,
+        account_id=txn.account_id,
+        merchant_id=txn.merchant_id,
+        device_id=txn.device_id,
+        ip_address=txn.ip_address,
+        event_time=txn.timestamp,
+    )
+
+
+class FakePublisher:
+    """Remembers every published batch; raises ``fail_with`` when set."""
+
+    def __init__(self) -> None:
+        self.published: list[list[KnownLabel]] = []
+        self.fail_with: Exception | None = None
+
+    async def publish(self, labels: Sequence[KnownLabel]) -> None:
+        """Remember ``labels``, or fail."""
+        if self.fail_with is not None:
+            raise self.fail_with
+        self.published.append(list(labels))
 
 
 class FakeReadiness:

@@ -8,9 +8,9 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from core.alerts import AlertLabel, AlertStatus
 from core.models import Outcome
 from serving.routes.alerts import alert_listing
-from storage.models import AlertLabel, AlertStatus
 from storage.repository import AlertFilter
 from tests.unit.serving.gateway_fakes import (
     ADMIN_KEY,

@@ -39,7 +39,8 @@ ROUTES = [
     ("POST", "/v1/transactions/batch", Scope.SCORE),
     ("GET", "/v1/transactions/t-1", Scope.READ),
     ("GET", "/v1/alerts", Scope.READ),
-    ("POST", "/v1/alerts/1/label", Scope.ADMIN),
+    ("POST", "/v1/alerts/1/label", Scope.LABEL),
+    ("POST", "/v1/labels", Scope.LABEL),
 ]
 
 
@@ -70,6 +71,7 @@ async def test_unknown_or_malformed_key_is_401(client: Client, header: str) -> N
         ("GET", "/v1/alerts", SCORE_KEY),
         ("GET", "/v1/transactions/t-1", SCORE_KEY),
         ("POST", "/v1/alerts/1/label", READ_KEY),
+        ("POST", "/v1/labels", SCORE_KEY),
     ],
 )
 async def test_key_without_the_scope_is_403(

@@ -20,6 +20,7 @@ OPERATIONS = [
     ("get", "/v1/transactions/{transaction_id}"),
     ("get", "/v1/alerts"),
     ("post", "/v1/alerts/{alert_id}/label"),
+    ("post", "/v1/labels"),
     ("get", "/v1/admin/deployments"),
     ("post", "/v1/admin/deployments/{name}/scale"),
     ("get", "/v1/admin/rules"),
@@ -53,6 +54,10 @@ async def test_request_bodies_are_the_wire_structs(schema: dict[str, Any]) -> No
     assert {"transaction_id", "amount", "currency", "country"} <= set(transaction_in["required"])
     assert "requestBody" in paths["/v1/transactions/batch"]["post"]
     assert "requestBody" in paths["/v1/alerts/{alert_id}/label"]["post"]
+    labels = paths["/v1/labels"]["post"]["requestBody"]["content"]["application/json"]
+    assert labels["schema"]["$ref"].endswith("/LabelBatchIn")
+    label_item = schema["components"]["schemas"]["LabelItemIn"]
+    assert set(label_item["required"]) == {"transaction_id", "label"}
 
 
 async def test_errors_are_documented_as_problem_details(schema: dict[str, Any]) -> None:

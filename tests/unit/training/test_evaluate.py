@@ -15,7 +15,8 @@ from cli.main import app
 from core.errors import InvalidInputError
 from tests.unit.training.train_fixtures import FAST, SPEC, Labelled, clock, labelled
 from training.dataset import write_dataset
-from training.evaluate import METRICS_FILE, Evaluation, Scope, evaluate, write_evaluation
+from training.evaluate import evaluate, write_evaluation
+from training.evaluation_types import METRICS_FILE, Evaluation, Scope
 from training.generate import generate_dataset
 from training.metrics import at_threshold
 from training.train import train
@@ -51,8 +52,11 @@ def test_metrics_agree_with_the_manifest(data: Labelled, model: LoadedModel) -> 
     for name, score in run.evaluation.scores.items():
         assert score.roc_auc == pytest.approx(recorded[name].roc_auc)
         assert score.review.recall == pytest.approx(recorded[name].review_recall)
-        expected = at_threshold(run.labels, run.scores.by_name(name), score.block.threshold)
+        expected = at_threshold(
+            run.labels, run.scores.by_name(name), score.block.threshold, days=run.evaluation.days
+        )
         assert score.block == expected
+        assert score.review.alert_rate == pytest.approx(recorded[name].review_alert_rate)
 
 
 def test_all_scope_scores_every_row(data: Labelled, model: LoadedModel) -> None:
