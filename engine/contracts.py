@@ -83,6 +83,14 @@ class FeatureClient(Protocol):
         ...
 
 
+class LabelRecorder(Protocol):
+    """Tells the online feature store about known labels (the features stage, local or remote)."""
+
+    async def record_labels(self, labels: Sequence[KnownLabel]) -> int:
+        """Record ``labels`` in one round trip; how many changed something."""
+        ...
+
+
 class RuleClient(Protocol):
     """Evaluates the current rule set."""
 

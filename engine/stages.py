@@ -18,6 +18,7 @@ from core.payload import PayloadConflict
 from engine.contracts import (
     EnsembleBatch,
     EnsembleRow,
+    LabelRecorder,
     OnlineFeatureStore,
     RuleBatch,
     StageFailure,
@@ -167,3 +168,19 @@ class EnsembleStage:
     async def version(self) -> str:
         """The version of the model artifact now scoring."""
         return self._model().version
+
+
+class LabelsToFeatures:
+    """Publishes known labels to the features stage (a ``serving.labels.LabelPublisher``).
+
+    Repeats are no-ops in the store (a label event is recorded once), as the publisher's contract
+    asks.
+    """
+
+    def __init__(self, features: LabelRecorder) -> None:
+        self._features = features
+
+    async def publish(self, labels: Sequence[KnownLabel]) -> None:
+        """One ``record_labels`` call for the whole batch; raises if the store refused it."""
+        if labels:
+            await self._features.record_labels(list(labels))

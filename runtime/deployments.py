@@ -35,9 +35,9 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from engine.components import StageOptions, open_stage
-from engine.contracts import EnsembleClient, FeatureClient, RuleClient
+from engine.contracts import EnsembleClient, FeatureClient, LabelRecorder, RuleClient
 from engine.pipeline import ScoringPipeline
-from engine.stages import ENSEMBLE, RULES, STAGE_METHODS, RuleStage
+from engine.stages import ENSEMBLE, RULES, STAGE_METHODS, LabelsToFeatures, RuleStage
 from runtime.app_args import EngineArgs
 from runtime.metrics import MODEL_INFO, RULESET_INFO, DecisionMetrics, VersionInfo, ray_meters
 from runtime.operations import ServeOperations
@@ -175,11 +175,17 @@ class GatewayReplica:
             options=args.pipeline_options(),
             observer=DecisionMetrics(ray_meters()),
         )
+        self._label_publisher = LabelsToFeatures(cast(LabelRecorder, RemoteStage(features)))
         self._operations = ServeOperations(redis_url, max_replicas=args.max_replicas)
 
     async def __serve_build_asgi_app__(self) -> Any:
         """Build the gateway app here, on the replica (an app object cannot be pickled)."""
-        return build_gateway(self._settings, self._scorer, operations=self._operations)
+        return build_gateway(
+            self._settings,
+            self._scorer,
+            operations=self._operations,
+            label_publisher=self._label_publisher,
+        )
 
     async def __del__(self) -> None:
         """Close the admin operations' connections and flush the logs (Serve awaits this)."""
