@@ -23,7 +23,6 @@ from ui.services import UiConfig, UiServices
 MakeRecord = Callable[..., DecisionRecord]
 SignIn = Callable[..., Awaitable[None]]
 TableRows = Callable[[User, str], list[dict[str, Any]]]
-NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 @pytest.fixture
@@ -33,8 +32,8 @@ def ui_config() -> UiConfig:
 
 
 def at(minutes_ago: float) -> dict[str, datetime]:
-    """Overrides placing a record ``minutes_ago`` before now."""
-    when = NOW - timedelta(minutes=minutes_ago)
+    """Overrides placing a record ``minutes_ago`` before the call (a long suite gets here late)."""
+    when = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=minutes_ago)
     return {"timestamp": when, "decided_at": when}
 
 
