@@ -144,8 +144,8 @@ def _check_timestamp(timestamp: datetime | None) -> None:
 def _check_amount(amount: Decimal) -> None:
     if not amount.is_finite():
         raise ValueError("`amount` must be a finite number")
-    if amount <= 0:
-        raise ValueError(f"`amount` must be greater than 0, got {amount}")
+    if amount < 0:
+        raise ValueError(f"`amount` must be 0 or more, got {amount}")
     if amount > MAX_AMOUNT:
         raise ValueError(f"`amount` must be at most {MAX_AMOUNT}, got {amount}")
     exponent = amount.as_tuple().exponent

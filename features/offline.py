@@ -143,10 +143,10 @@ def amount_units_column(df: pd.DataFrame) -> IntArray:
         )
     _reject_nulls(df, "amount")
     amounts = df["amount"].to_numpy(dtype=np.float64)
-    bad = ~np.isfinite(amounts) | (amounts <= 0) | (amounts > float(MAX_AMOUNT))
+    bad = ~np.isfinite(amounts) | (amounts < 0) | (amounts > float(MAX_AMOUNT))
     if bad.any():
         raise InvalidInputError(
-            f"column amount must hold numbers greater than 0 and at most {MAX_AMOUNT}",
+            f"column amount must hold numbers from 0 to {MAX_AMOUNT}",
             _row_problems(df.index[bad], "amount", "out of range"),
         )
     units = np.rint(amounts * AMOUNT_UNITS_PER_CURRENCY_UNIT)

@@ -1,7 +1,7 @@
 """Wire schemas: what clients send and receive, derived from ``core.models`` where they overlap.
 
 Request structs are strict: unknown fields, wrong types and values that break the core checks
-(non-positive, NaN or infinite amounts, unknown currency or country codes, naive timestamps) are
+(negative, NaN or infinite amounts, unknown currency or country codes, naive timestamps) are
 decoding errors located at the field. Responses reuse the core structs directly (a
 :class:`core.models.Decision` is its own wire form); amounts travel as decimal strings.
 """

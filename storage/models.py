@@ -100,7 +100,7 @@ class TransactionRow(Base):
     received_at: Mapped[datetime]
 
     __table_args__ = (
-        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("amount >= 0", name="amount_not_negative"),
         Index(None, "account_id", "timestamp"),
     )
 

@@ -215,10 +215,10 @@ def _amount_rules(amount: npt.NDArray[np.float64]) -> list[tuple[BoolArray, str]
         off_grid = np.abs(scaled - np.rint(scaled)) > 4 * np.spacing(np.abs(scaled))
         return [
             (~finite, "must be a finite number"),
-            (finite & (amount <= 0), "must be greater than 0"),
+            (finite & (amount < 0), "must be 0 or more"),
             (finite & (amount > float(MAX_AMOUNT)), f"must be at most {MAX_AMOUNT}"),
             (
-                finite & (amount > 0) & off_grid,
+                finite & (amount >= 0) & off_grid,
                 f"must have at most {MAX_AMOUNT_DECIMALS} decimal places",
             ),
         ]

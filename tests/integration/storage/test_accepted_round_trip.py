@@ -60,7 +60,7 @@ PAYLOADS = st.fixed_dictionaries(
         "account_id": _identifier(),
         "amount": st.one_of(
             st.decimals(min_value=Decimal("0.0001"), max_value=Decimal(10**9), places=4).map(str),
-            st.sampled_from(["0.01", "999999999.9999", "1e3", "12.50"]),
+            st.sampled_from(["0", "0.00", "0.01", "999999999.9999", "1e3", "12.50"]),
         ),
         "currency": st.sampled_from(["EUR", "JPY", "EUR\n", "usd"]),
         "merchant_id": _identifier(),

@@ -31,11 +31,18 @@ def test_valid_body_decodes_with_exact_decimal_amount() -> None:
     assert wire.timestamp is None
 
 
+@pytest.mark.parametrize("amount", [0, "0", "0.0000"])
+def test_zero_amount_is_accepted(amount: object) -> None:
+    """A zero amount (a card verification) decodes to Decimal zero."""
+    wire = decode_json(_encode(transaction_body(amount=amount)), TransactionIn)
+    assert wire.amount == 0
+
+
 @pytest.mark.parametrize(
     ("overrides", "location", "fragment"),
     [
-        ({"amount": -5}, "$.amount", "greater than 0"),
-        ({"amount": 0}, "$.amount", "greater than 0"),
+        ({"amount": -5}, "$.amount", "0 or more"),
+        ({"amount": "-0.0001"}, "$.amount", "0 or more"),
         ({"amount": "NaN"}, "$.amount", "finite"),
         ({"amount": "Infinity"}, "$.amount", "finite"),
         ({"amount": "-Infinity"}, "$.amount", "finite"),

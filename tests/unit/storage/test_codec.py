@@ -48,7 +48,7 @@ def test_garbage_bytes_are_rejected() -> None:
 
 
 def test_transaction_checks_run_again_on_decode(make_record: MakeRecord) -> None:
-    """A record whose transaction breaks the Transaction rules (amount <= 0) is rejected."""
+    """A record whose transaction breaks the Transaction rules (a negative amount) is rejected."""
     raw: dict[str, Any] = msgspec.to_builtins(make_record(1))
     raw["transaction"]["amount"] = "-5"
     payload = msgspec.msgpack.encode(raw)

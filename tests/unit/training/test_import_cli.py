@@ -62,7 +62,7 @@ def test_bad_rows_exit_2_naming_row_and_column(
         ["import", str(source), "--mapping", str(mapping), "--out", str(out)], monkeypatch, capsys
     )
     assert code == 2
-    assert "row 2, column amt (amount): must be greater than 0 (got '-1')" in err
+    assert "row 2, column amt (amount): must be 0 or more (got '-1')" in err
     assert not out.exists()
 
 

@@ -98,6 +98,19 @@ def test_ambiguous_local_times_are_errors_not_guesses(tmp_path: Path) -> None:
     assert not (tmp_path / "out.csv").exists()
 
 
+def test_zero_amount_rows_are_imported(tmp_path: Path) -> None:
+    """A zero-amount row (a card verification) is a valid row, not a reject that fails the file."""
+    mapping = write(tmp_path, "m.yaml", SIMPLE_MAPPING)
+    source = simple_csv(
+        tmp_path,
+        "t1,c1,0,2024-05-01 10:00:00,s1,web,d1,no",
+        "t2,c1,0.00,2024-05-01 10:05:00,s1,web,,yes",
+    )
+    summary = import_file(source, mapping, tmp_path / "out.csv")
+    assert (summary.rows_written, summary.rows_rejected) == (2, 0)
+    assert read_dataset(tmp_path / "out.csv")["amount"].tolist() == [0.0, 0.0]
+
+
 def test_bad_rows_name_source_row_column_and_value(tmp_path: Path) -> None:
     """Each bad cell is reported with the source row, the source column, the field and value."""
     mapping = write(tmp_path, "m.yaml", SIMPLE_MAPPING)
@@ -111,7 +124,7 @@ def test_bad_rows_name_source_row_column_and_value(tmp_path: Path) -> None:
     with pytest.raises(DataImportError) as caught:
         import_file(source, mapping, tmp_path / "out.csv")
     assert [(p.location, p.message) for p in caught.value.problems] == [
-        ("row 2, column amt (amount)", "must be greater than 0 (got '-3')"),
+        ("row 2, column amt (amount)", "must be 0 or more (got '-3')"),
         (
             "row 3, column ts (timestamp)",
             "is not an ISO 8601 timestamp (e.g. 2024-05-01T13:45:00) (got 'yesterday')",
@@ -153,7 +166,7 @@ def test_skip_invalid_writes_good_rows_and_a_rejects_file(tmp_path: Path) -> Non
     rejects = pd.read_csv(summary.rejects, dtype=str, keep_default_na=False)
     assert rejects.columns.tolist()[:3] == ["source_row", "problems", "id"]
     assert rejects.loc[0, "source_row"] == "2"
-    assert rejects.loc[0, "problems"] == "column amt (amount): must be greater than 0 (got '-3')"
+    assert rejects.loc[0, "problems"] == "column amt (amount): must be 0 or more (got '-3')"
     assert rejects.loc[0, "amt"] == "-3"
 
 
