@@ -41,6 +41,16 @@ class DataSummary(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     scenarios: dict[str, int]
 
 
+class DataSource(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Where the training data came from."""
+
+    kind: str
+    """``file`` (``vigil train --data``) or ``database`` (``vigil train --from-db``: the stored
+    transactions and their labels, features recomputed with the current spec)."""
+    location: str
+    """The file's path, or the database URL without its password."""
+
+
 class SplitSummary(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """How the dataset was cut in time: train (fit + validation tail), label-delay gap, test."""
 
@@ -187,6 +197,12 @@ class Manifest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     files: dict[str, FileDigest]
     threshold_policy: ThresholdPolicyInfo | None = None
     """How ``thresholds`` were chosen (absent in artifacts written before it was recorded)."""
+    fx_version: str | None = None
+    """The version of the FX table the training amounts were converted with (``config/fx.yaml``,
+    also part of ``feature_spec_version``); an engine converting with another table refuses the
+    artifact. Absent in artifacts trained before amounts were converted to a base currency."""
+    data_source: DataSource | None = None
+    """Where ``data`` came from (absent in artifacts written before it was recorded)."""
 
 
 def encode_manifest(manifest: Manifest) -> bytes:

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     features_file: Path = Field(
         default=CONFIG_DIR / "features.yaml", description="the feature spec file"
     )
+    fx_file: Path = Field(
+        default=CONFIG_DIR / "fx.yaml",
+        description="the FX table: base currency and exchange rates for amount features and rules",
+    )
     rules_dir: Path = Field(default=CONFIG_DIR / "rules", description="directory of rule files")
     model_dir: Path = Field(
         default=REPO_DIR / "artifacts" / "default", description="model artifact directory"

@@ -23,6 +23,7 @@ from typing import Final
 
 import msgspec
 
+from config.fx import FxTable
 from core.errors import FeatureSpecError, Problem
 from core.models import Transaction
 from features.durations import parse_duration
@@ -229,10 +230,17 @@ def label_entity_problem(stat: Stat) -> str:
 
 
 class FeatureSet(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """The ordered features a model consumes: windowed specs first, then per-transaction ones."""
+    """The ordered features a model consumes: windowed specs first, then per-transaction ones.
+
+    ``fx`` converts amounts to its base currency before any amount feature sees them (the online
+    store, the offline computation); ``None`` takes amounts as they are, whatever their currency
+    (feature sets built in code, e.g. tests). :func:`features.spec.load_feature_set` always
+    attaches a table.
+    """
 
     windowed: tuple[FeatureSpec, ...]
     per_transaction: tuple[TransactionFeatureKind, ...] = ()
+    fx: FxTable | None = None
 
     def __post_init__(self) -> None:
         """Names and meanings are unique."""
@@ -249,19 +257,25 @@ class FeatureSet(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
     @property
     def version(self) -> str:
-        """Content hash of the normalized specs and :data:`SEMANTICS_VERSION`."""
-        payload = msgspec.json.encode(
-            {
-                "semantics": SEMANTICS_VERSION,
-                "windowed": [
-                    [s.entity, s.stat.value, s.of, s.window_ms, s.lag_ms, s.name]
-                    + ([s.label_delay_ms] if s.stat.is_label_aware else [])
-                    for s in self.windowed
-                ],
-                "per_transaction": list(self.per_transaction),
-            }
-        )
-        return hashlib.sha256(payload).hexdigest()[:16]
+        """Content hash of the normalized specs, :data:`SEMANTICS_VERSION` and, with an FX
+        table, its :attr:`~config.fx.FxTable.version` (new rates are new features)."""
+        content: dict[str, object] = {
+            "semantics": SEMANTICS_VERSION,
+            "windowed": [
+                [s.entity, s.stat.value, s.of, s.window_ms, s.lag_ms, s.name]
+                + ([s.label_delay_ms] if s.stat.is_label_aware else [])
+                for s in self.windowed
+            ],
+            "per_transaction": list(self.per_transaction),
+        }
+        if self.fx is not None:
+            content["fx"] = self.fx.version
+        return hashlib.sha256(msgspec.json.encode(content)).hexdigest()[:16]
+
+    @property
+    def fx_version(self) -> str | None:
+        """The FX table's version (``None`` without a table), recorded in model manifests."""
+        return None if self.fx is None else self.fx.version
 
     @property
     def max_window_ms(self) -> int:

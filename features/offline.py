@@ -18,6 +18,7 @@ import pandas as pd
 
 from core.errors import InvalidInputError, Problem
 from core.models import MAX_AMOUNT
+from features.currency import base_units_column
 from features.definitions import FeatureSet, FeatureSpec, Stat
 from features.durations import AMOUNT_UNITS_PER_CURRENCY_UNIT, UNITS_PER_CENT
 from features.formulas import (
@@ -57,12 +58,17 @@ def compute_features(df: pd.DataFrame, feature_set: FeatureSet) -> pd.DataFrame:
     ``feature_set.names``, indexed like ``df``; NaN means missing.
 
     ``df`` is Vigil's canonical transaction dataset (``timestamp`` tz-aware, ``amount`` float64,
-    the entity and ``of`` columns the specs name; for label-aware specs ``label`` and optionally
+    ``currency`` when the feature set has an FX table (amounts are converted to its base currency
+    exactly as online, :mod:`features.currency`), the entity and ``of`` columns the specs name;
+    for label-aware specs ``label`` and optionally
     ``label_known_at``, see :func:`known_fraud`; other columns are ignored). Raises
     :class:`~core.errors.InvalidInputError` naming the column and rows when an input is unusable.
     """
     event_ms = event_times_ms(df)
     units = amount_units_column(df)
+    if feature_set.fx is not None:
+        _require_columns(df, ["currency"])
+        units = base_units_column(units, df["currency"], feature_set.fx)
     fraud, known_ms = known_fraud(df, event_ms) if feature_set.label_aware else (None, None)
     # One row per feature: filling a column is a contiguous write, and the transpose is the
     # layout pandas keeps a float64 block in, so the frame below wraps `out` without copying.

@@ -21,8 +21,9 @@ import msgspec
 from core.labels import KnownLabel
 from core.models import FeatureVector, Transaction
 from core.payload import PayloadConflict, payload_digest
+from features.currency import transaction_units
 from features.definitions import Stat
-from features.durations import amount_units, cents_of_units, event_time_ms
+from features.durations import cents_of_units, event_time_ms
 from features.formulas import amount_value, mean_value, seconds_value, share_value, zscore_value
 from features.online_plan import (
     HEADER_SLOTS,
@@ -70,7 +71,9 @@ def build_call(
     """KEYS: one idempotency key per transaction (in order), then each state key once.
 
     ARGV: ``RECORD`` or ``COMPUTE_ONLY``; the batch as one flat MessagePack array: per
-    transaction its event time (ms), units and cents, then per plan entity the 1-based KEYS index
+    transaction its event time (ms), units and cents (of the amount in the feature set's base
+    currency, :func:`features.currency.transaction_units`; :class:`InvalidInputError` for a
+    currency without a rate), then per plan entity the 1-based KEYS index
     of its state (0 when the entity value is null) followed by its ``of`` values (false if
     null); then the payload digests
     (:func:`core.payload.payload_digest`, 8 bytes per transaction) concatenated, as raw bytes
@@ -80,7 +83,7 @@ def build_call(
     state_index: dict[str, int] = {}
     batch: list[int | str | bool] = []
     for txn in txns:
-        units = amount_units(txn.amount)
+        units = transaction_units(txn, plan.feature_set.fx)
         batch += (event_time_ms(txn.timestamp), units, cents_of_units(units))
         for position, entity in enumerate(plan.entities):
             value = field_value(txn, entity.field)

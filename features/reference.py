@@ -15,6 +15,7 @@ from datetime import datetime
 
 import pandas as pd
 
+from config.fx import FxTable
 from features.definitions import FeatureSet, FeatureSpec, Stat
 from features.durations import amount_units, cents_of_units, event_time_ms
 from features.formulas import amount_value, mean_value, seconds_value, share_value, zscore_value
@@ -34,9 +35,12 @@ class Event:
     """When the transaction became known to be fraud (ms); ``None``: not known to be fraud."""
 
 
-def events_from_frame(df: pd.DataFrame, fields: Sequence[str]) -> list[Event]:
-    """One :class:`Event` per row of ``df``, in input order, reading ``fields`` as strings and
-    the fraud label (``label`` == 1) with its ``label_known_at`` (else the event time)."""
+def events_from_frame(
+    df: pd.DataFrame, fields: Sequence[str], fx: FxTable | None = None
+) -> list[Event]:
+    """One :class:`Event` per row of ``df``, in input order, reading ``fields`` as strings,
+    the amount in ``fx``'s base currency (as it is without a table) and the fraud label
+    (``label`` == 1) with its ``label_known_at`` (else the event time)."""
     events = []
     for row in df.to_dict("records"):
         values: dict[str, Value] = {
@@ -49,7 +53,10 @@ def events_from_frame(df: pd.DataFrame, fields: Sequence[str]) -> list[Event]:
             known = event_ms
             if isinstance(stated, datetime) and not _is_null(stated):
                 known = event_time_ms(stated)
-        events.append(Event(event_ms, amount_units(row["amount"]), values, known))
+        units = amount_units(row["amount"])
+        if fx is not None:
+            units = fx.convert_units(units, str(row["currency"]))
+        events.append(Event(event_ms, units, values, known))
     return events
 
 
@@ -59,7 +66,7 @@ def reference_features(df: pd.DataFrame, feature_set: FeatureSet) -> pd.DataFram
         {s.entity for s in feature_set.windowed}
         | {s.of for s in feature_set.windowed if s.of is not None}
     )
-    rows = feature_values(events_from_frame(df, fields), feature_set)
+    rows = feature_values(events_from_frame(df, fields, feature_set.fx), feature_set)
     return pd.DataFrame(rows, index=df.index, columns=list(feature_set.names), dtype="float64")
 
 

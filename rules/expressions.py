@@ -144,12 +144,19 @@ class RuleProgram:
     def __len__(self) -> int:
         return len(self._singles)
 
-    def evaluate(self, txn: Transaction, features: Mapping[str, float | None]) -> list[Verdict]:
-        """One verdict per expression, in order; a failing expression never fails the others."""
+    def evaluate(
+        self,
+        txn: Transaction,
+        features: Mapping[str, float | None],
+        amount_base: float | None = None,
+    ) -> list[Verdict]:
+        """One verdict per expression, in order; a failing expression never fails the others.
+
+        ``amount_base`` is ``txn.amount_base`` (``None``: null, no rate for the currency)."""
         if not self._singles:
             return []
         data = {
-            "txn": self._messages.transaction(txn),
+            "txn": self._messages.transaction(txn, amount_base),
             "features": self._messages.features(features),
         }
         if self._whole is not None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from config.fx import FxTable
 from core.errors import Problem, RuleSetError
 from rules.expressions import rule_environment
 from rules.parsing import ParsedRule, parse_rule_file
@@ -71,16 +72,23 @@ def read_rule_sources(path: Path) -> RuleSources:
     return RuleSources(directory=path, files=tuple(files))
 
 
-def load_rule_set(directory: Path, feature_names: Sequence[str]) -> RuleSet:
-    """The rule set in ``directory`` (or one rule file), compiled against ``feature_names``.
+def load_rule_set(
+    directory: Path, feature_names: Sequence[str], fx: FxTable | None = None
+) -> RuleSet:
+    """The rule set in ``directory`` (or one rule file), compiled against ``feature_names``,
+    converting ``txn.amount_base`` with ``fx``.
 
     Raises :class:`RuleSetError` with every problem found.
     """
-    return build_rule_set(read_rule_sources(directory), feature_names)
+    return build_rule_set(read_rule_sources(directory), feature_names, fx)
 
 
-def build_rule_set(sources: RuleSources, feature_names: Sequence[str]) -> RuleSet:
-    """Parse, check and compile ``sources``; :class:`RuleSetError` lists every problem."""
+def build_rule_set(
+    sources: RuleSources, feature_names: Sequence[str], fx: FxTable | None = None
+) -> RuleSet:
+    """Parse, check and compile ``sources``; :class:`RuleSetError` lists every problem.
+
+    ``fx`` converts amounts for ``txn.amount_base`` (see :class:`RuleSet`)."""
     parsed: list[ParsedRule] = []
     problems: list[Problem] = []
     for label, content in sources.files:
@@ -118,6 +126,7 @@ def build_rule_set(sources: RuleSources, feature_names: Sequence[str]) -> RuleSe
         program=program,
         feature_names=environment.feature_names,
         files=[label for label, _ in sources.files],
+        fx=fx,
     )
 
 

@@ -4,8 +4,12 @@ CEL type-checks field access on protobuf messages, so declaring ``txn`` and ``fe
 messages makes a misspelt field or a wrong type a load-time error. Both message types are derived,
 never written by hand:
 
-* ``txn`` (``vigil.rules.Transaction``): one field per :class:`core.models.Transaction` field.
-  Strings, codes and the channel are ``string``; ``amount`` is a ``double``; ``timestamp`` is a
+* ``txn`` (``vigil.rules.Transaction``): one field per :class:`core.models.Transaction` field,
+  then the derived fields of :data:`DERIVED_FIELDS`: ``amount_base``, the amount in the FX
+  table's base currency (``config/fx.yaml``), a ``google.protobuf.DoubleValue`` equal to the
+  ``amount`` feature (null, so a comparison is a rule ``error``, when the engine has no rate for
+  the currency). Strings, codes and the channel are ``string``; ``amount`` is a ``double`` in
+  the transaction's own currency; ``timestamp`` is a
   ``google.protobuf.Timestamp``; optional strings (``device_id``, ``ip_address``) are
   ``google.protobuf.StringValue``, so an absent value reads as ``null`` and ``has()`` is false;
   ``attributes`` is a ``google.protobuf.Struct`` (``map(string, dyn)``, numbers read as doubles).
@@ -63,7 +67,15 @@ class FieldKind(enum.Enum):
     DOUBLE = "double"
     TIMESTAMP = "google.protobuf.Timestamp"
     OPTIONAL_STRING = "google.protobuf.StringValue"
+    OPTIONAL_DOUBLE = "google.protobuf.DoubleValue"
     STRUCT = "google.protobuf.Struct"
+
+
+AMOUNT_BASE: Final = "amount_base"
+DERIVED_FIELDS: Final[tuple[tuple[str, FieldKind], ...]] = (
+    (AMOUNT_BASE, FieldKind.OPTIONAL_DOUBLE),
+)
+"""Fields of ``txn`` computed by the engine, after the Transaction's own (see the module doc)."""
 
 
 def transaction_fields() -> tuple[tuple[str, FieldKind], ...]:
@@ -115,10 +127,12 @@ class RuleMessages:
         check_feature_names(feature_names)
         self.feature_names: tuple[str, ...] = tuple(feature_names)
         self.fields = transaction_fields()
+        self.all_fields = self.fields + DERIVED_FIELDS
+        """Every field of ``txn``: the Transaction's, then the derived ones."""
         self.pool: Any = descriptor_pool.DescriptorPool()
         for module in (wrappers_pb2, timestamp_pb2, struct_pb2):
             self.pool.AddSerializedFile(module.DESCRIPTOR.serialized_pb)
-        self.pool.Add(_file_descriptor(self.fields, self.feature_names))
+        self.pool.Add(_file_descriptor(self.all_fields, self.feature_names))
         self._transaction_class: Any = message_factory.GetMessageClass(
             self.pool.FindMessageTypeByName(TRANSACTION_TYPE)
         )
@@ -126,9 +140,12 @@ class RuleMessages:
             self.pool.FindMessageTypeByName(FEATURES_TYPE)
         )
 
-    def transaction(self, txn: Transaction) -> Any:
-        """``txn`` as a ``vigil.rules.Transaction`` message."""
+    def transaction(self, txn: Transaction, amount_base: float | None = None) -> Any:
+        """``txn`` as a ``vigil.rules.Transaction`` message, with its base-currency amount
+        (``None`` leaves ``amount_base`` unset: null)."""
         message = self._transaction_class()
+        if amount_base is not None:
+            message.amount_base.value = amount_base
         for name, kind in self.fields:
             value = getattr(txn, name)
             if kind is FieldKind.STRING:

@@ -19,6 +19,7 @@ from typing import Any
 
 import structlog
 
+from config.fx import FxTable
 from core.errors import RuleSetError
 from rules.loader import build_rule_set, load_rule_set, read_rule_sources
 from rules.ruleset import RuleSet
@@ -29,6 +30,7 @@ class RuleSetWatcher:
 
     The first load happens in the constructor (unless ``initial`` is given) and raises
     :class:`RuleSetError` if the files are invalid: a service must not start without rules.
+    Every set it loads converts ``txn.amount_base`` with ``fx``.
     """
 
     def __init__(
@@ -38,12 +40,14 @@ class RuleSetWatcher:
         *,
         initial: RuleSet | None = None,
         logger: Any = None,
+        fx: FxTable | None = None,
     ) -> None:
         self._directory = directory
         self._feature_names = tuple(feature_names)
+        self._fx = fx
         self._log = logger if logger is not None else structlog.get_logger(__name__)
         if initial is None:
-            initial = load_rule_set(directory, self._feature_names)
+            initial = load_rule_set(directory, self._feature_names, fx)
         self._current = initial
         self._rejected: str | None = None
 
@@ -71,7 +75,7 @@ class RuleSetWatcher:
         if version == self._rejected:
             return None
         try:
-            rule_set = build_rule_set(sources, self._feature_names)
+            rule_set = build_rule_set(sources, self._feature_names, self._fx)
         except RuleSetError as exc:
             self._reject(version, version, exc)
             return None

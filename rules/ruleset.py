@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import msgspec
 
+from config.fx import FxTable
 from core.models import FeatureVector, Outcome, RuleOutcome, RuleResult, Transaction
 from rules.expressions import RuleProgram
 
@@ -31,7 +32,9 @@ class RuleSet:
     """An immutable, compiled rule set; share it freely between threads and requests.
 
     ``version`` is a content hash of the rule files: equal files, equal version. Only enabled rules
-    are evaluated; every rule (disabled ones too) passed the same checks at load.
+    are evaluated; every rule (disabled ones too) passed the same checks at load. ``fx`` converts
+    each transaction's amount for ``txn.amount_base``; without a table (or a rate for the
+    currency) ``txn.amount_base`` is null, and a rule comparing it records an ``error``.
     """
 
     def __init__(
@@ -42,6 +45,7 @@ class RuleSet:
         program: RuleProgram,
         feature_names: Sequence[str],
         files: Sequence[str],
+        fx: FxTable | None = None,
     ) -> None:
         enabled = [rule for rule in rules if rule.enabled]
         if len(program) != len(enabled):
@@ -50,6 +54,7 @@ class RuleSet:
         self.rules: tuple[Rule, ...] = tuple(rules)
         self.feature_names: tuple[str, ...] = tuple(feature_names)
         self.files: tuple[str, ...] = tuple(files)
+        self.fx = fx
         self._program = program
         self._enabled = tuple(enabled)
         # Results are immutable: a hit or a no-hit is the same object every time.
@@ -77,11 +82,16 @@ class RuleSet:
         CEL message; the other rules are unaffected.
         """
         values = features.values if isinstance(features, FeatureVector) else features
-        verdicts = self._program.evaluate(txn, values)
+        verdicts = self._program.evaluate(txn, values, self.amount_base(txn))
         return [
             hit if verdict is True else miss if verdict is False else _error(hit, verdict.message)
             for hit, miss, verdict in zip(self._hits, self._misses, verdicts, strict=True)
         ]
+
+    def amount_base(self, txn: Transaction) -> float | None:
+        """``txn.amount_base`` as rules see it: the amount in the FX table's base currency, as
+        the ``amount`` feature has it; ``None`` without a table or a rate for the currency."""
+        return None if self.fx is None else self.fx.base_amount(txn.amount, txn.currency)
 
     def evaluate_many(
         self, rows: Iterable[tuple[Transaction, FeatureValues]]

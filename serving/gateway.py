@@ -24,6 +24,7 @@ from litestar import Litestar
 from redis.asyncio import Redis
 from sqlalchemy import text
 
+from config.fx import load_fx_table
 from config.settings import Settings
 from core.clock import Clock, SystemClock
 from engine.contracts import Scorer
@@ -56,7 +57,8 @@ def build_gateway(
 ) -> Litestar:
     """The gateway app for ``settings`` around ``scorer``.
 
-    ``gateway`` defaults to :class:`GatewaySettings` with ``settings.auth_enabled``. With
+    ``gateway`` defaults to :class:`GatewaySettings` with ``settings.auth_enabled`` and the FX
+    table of ``settings.fx_file`` (currencies without a rate are refused). With
     authentication on, keys are checked by ``verifier``, by default the ``api_keys`` table
     through a cache of ``settings.api_key_cache_ttl_s``; with it off, the app logs
     ``auth_disabled`` as a warning when it is built. ``label_publisher`` pushes recorded labels
@@ -67,7 +69,9 @@ def build_gateway(
     engine = create_engine(database_url)
     redis = Redis.from_url(redis_url, socket_timeout=PROBE_TIMEOUT_S)
     clock = clock or SystemClock()
-    gateway = gateway or GatewaySettings(auth_enabled=settings.auth_enabled)
+    gateway = gateway or GatewaySettings(
+        auth_enabled=settings.auth_enabled, fx=load_fx_table(settings.fx_file)
+    )
     if gateway.auth_enabled and verifier is None:
         verifier = CachingApiKeyVerifier(
             ApiKeyStore(engine, clock=clock),

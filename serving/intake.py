@@ -2,7 +2,8 @@
 
 Pure functions: the arrival time and the limits are parameters. A missing ``timestamp`` becomes
 the arrival time; a timestamp further in the future than the allowed clock skew is rejected, as
-is a batch over the size limit or one that repeats a ``transaction_id``.
+is a currency the engine's FX table has no rate for, a batch over the size limit or one that
+repeats a ``transaction_id``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Final
 
+from config.fx import FxTable
 from core.errors import InvalidInputError, Problem
 from core.models import Transaction
 from serving.wire import TransactionBatch, TransactionIn
@@ -20,9 +22,18 @@ BATCH_REJECTED: Final = "the batch was rejected"
 _FIELDS: Final = Transaction.__struct_fields__
 
 
-def admit(wire: TransactionIn, *, arrived_at: datetime, max_future_skew: timedelta) -> Transaction:
-    """``wire`` as a core :class:`Transaction`; :class:`InvalidInputError` naming the field."""
+def admit(
+    wire: TransactionIn,
+    *,
+    arrived_at: datetime,
+    max_future_skew: timedelta,
+    fx: FxTable | None = None,
+) -> Transaction:
+    """``wire`` as a core :class:`Transaction`; :class:`InvalidInputError` naming the field.
+
+    With ``fx``, a currency without an exchange rate is refused (``$.currency``)."""
     problems = _timestamp_problems(wire, arrived_at, max_future_skew, "$")
+    problems += _currency_problems(wire, fx, "$")
     if problems:
         raise InvalidInputError(REJECTED, problems)
     return _to_core(wire, arrived_at)
@@ -34,8 +45,10 @@ def admit_batch(
     arrived_at: datetime,
     max_future_skew: timedelta,
     max_items: int,
+    fx: FxTable | None = None,
 ) -> list[Transaction]:
-    """Every item of ``batch`` as a core transaction, in order; all problems reported at once."""
+    """Every item of ``batch`` as a core transaction, in order; all problems reported at once
+    (with ``fx``, each currency without an exchange rate: ``$.items[i].currency``)."""
     if len(batch.items) > max_items:
         raise InvalidInputError(
             BATCH_REJECTED,
@@ -46,6 +59,7 @@ def admit_batch(
     for index, wire in enumerate(batch.items):
         location = f"$.items[{index}]"
         problems.extend(_timestamp_problems(wire, arrived_at, max_future_skew, location))
+        problems.extend(_currency_problems(wire, fx, location))
         seen_at = first_index.setdefault(wire.transaction_id, index)
         if seen_at != index:
             problems.append(
@@ -72,6 +86,12 @@ def _timestamp_problems(
             f"at most {max_future_skew.total_seconds():.0f} s ahead is accepted",
         )
     ]
+
+
+def _currency_problems(wire: TransactionIn, fx: FxTable | None, location: str) -> list[Problem]:
+    if fx is None or fx.has_rate(wire.currency):
+        return []
+    return [fx.missing_rate(wire.currency, f"{location}.currency")]
 
 
 def _to_core(wire: TransactionIn, arrived_at: datetime) -> Transaction:

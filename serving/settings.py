@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from config.fx import FxTable
 from core.errors import ConfigError, Problem
 from storage.repository import MAX_PAGE_SIZE
 
@@ -30,6 +31,9 @@ class GatewaySettings:
     """Largest ``limit`` of a paginated listing (at most the repository's own maximum)."""
     auth_enabled: bool = True
     """Require an API key on every ``/v1`` route."""
+    fx: FxTable | None = None
+    """The engine's FX table: a transaction in a currency without a rate is refused with 400
+    naming ``$.currency``. ``None`` accepts every ISO 4217 currency (apps built without one)."""
 
     def __post_init__(self) -> None:
         """Reject limits that would make the gateway refuse everything."""

@@ -200,6 +200,7 @@ def fit(
         created_at=created_at,
         feature_names=list(feature_set.names),
         feature_spec_version=feature_set.version,
+        fx_version=feature_set.fx_version,
         seed=seed,
         data=summarize(dataset),
         split=split_summary(

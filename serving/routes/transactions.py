@@ -58,7 +58,9 @@ async def score_transaction(
     structlog.contextvars.bind_contextvars(
         transaction_id=data.transaction_id, account_id=data.account_id
     )
-    transaction = admit(data, arrived_at=clock.now(), max_future_skew=settings.max_future_skew)
+    transaction = admit(
+        data, arrived_at=clock.now(), max_future_skew=settings.max_future_skew, fx=settings.fx
+    )
     [decision] = await scorer.score([transaction])
     return decision
 
@@ -94,6 +96,7 @@ async def score_batch(
         arrived_at=clock.now(),
         max_future_skew=settings.max_future_skew,
         max_items=settings.max_batch_items,
+        fx=settings.fx,
     )
     if rate_limiter is not None:  # the guard counted the request as one
         await rate_limiter.hit(principal.key_id, len(transactions), counted=1)

@@ -157,7 +157,8 @@ async def test_account_state_keeps_only_the_longest_window_and_expires(
     assert head[0] == StateMode.EXACT
     assert set(values) == {"m0", "m1", "m2", "m3", "m4", "FR", "dev-1"}
     assert len(events) % 5 == 0  # per event: age, units, 3 of-value ids
-    assert events[-5:-3] == [0, 40_000]  # the newest event: age 0, amount 4.0
+    # the newest event: age 0, amount 4.0 EUR in base-currency units (4.3478 USD)
+    assert events[-5:-3] == [0, 43_478]
     assert events[-10] == 2 * HOUR  # the one before it, two hours older
     events = len(events) // 5
     assert events == (30 * DAY + HOUR) // (2 * HOUR) + 1  # the kept span (t - keep, t], no more
@@ -174,7 +175,7 @@ async def test_account_state_keeps_only_the_longest_window_and_expires(
     assert vector.values["txn_count_by_account_30d"] == 1.0
     head, values, events = decode_state(await _get(store_redis, key), 3)
     assert values == ["m0", "FR", "dev-1"]  # only the values of the one event left
-    assert events == [0, 10_000, 1, 2, 3]
+    assert events == [0, 10_870, 1, 2, 3]  # 1.0 EUR = 1.0870 USD, in base-currency units
     assert 0 < await store_redis.pttl(store.keys.transaction_key("late")) <= DAY
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from artifacts.manifest import ISOLATION_FOREST_FILE, MANIFEST_FILE, XGBOOST_FILE
@@ -121,3 +122,17 @@ def test_non_artifact_directory_is_never_replaced(parts: Parts, tmp_path: Path) 
     with pytest.raises(InvalidInputError, match="not a model artifact"):
         write_artifact(tmp_path, parts.manifest, raw, parts.arrays, overwrite=True)
     assert (tmp_path / "notes.txt").read_text() == "keep me"
+
+
+def test_an_artifact_trained_with_another_fx_table_is_refused(parts: Parts, tmp_path: Path) -> None:
+    """A manifest recording another FX table's version fails the load; one recording none (an
+    artifact from before amounts were converted) and the same one load."""
+    manifest = msgspec.structs.replace(parts.manifest, fx_version="aaaa")
+    raw = bytes(parts.booster.save_raw("ubj"))
+    directory = tmp_path / "fx"
+    write_artifact(directory, manifest, raw, parts.arrays)
+    assert load_artifact(directory, FEATURES, expected_fx_version="aaaa").manifest.fx_version
+    with pytest.raises(ModelArtifactError, match="FX table 'aaaa'"):
+        load_artifact(directory, FEATURES, expected_fx_version="bbbb")
+    write_artifact(tmp_path / "old", parts.manifest, raw, parts.arrays)
+    assert load_artifact(tmp_path / "old", FEATURES, expected_fx_version="bbbb") is not None

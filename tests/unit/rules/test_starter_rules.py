@@ -95,8 +95,9 @@ class Scenario:
 
 @pytest.fixture(scope="module")
 def starter() -> RuleSet:
-    """The shipped rules compiled against the shipped feature spec."""
-    return load_rule_set(STARTER_DIR, default_feature_set().names)
+    """The shipped rules compiled against the shipped feature spec, with the shipped FX table."""
+    feature_set = default_feature_set()
+    return load_rule_set(STARTER_DIR, feature_set.names, feature_set.fx)
 
 
 def _hits(rule_set: RuleSet, txn: Transaction, features: dict[str, float | None]) -> set[str]:

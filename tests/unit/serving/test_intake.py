@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import msgspec
 import pytest
 
+from config.fx import FxTable
 from core.errors import InvalidInputError
 from core.models import Transaction
 from serving.intake import admit, admit_batch
@@ -79,3 +81,25 @@ def test_batch_reports_every_item_problem_at_once() -> None:
     locations = [p.location for p in caught.value.problems]
     assert locations == ["$.items[1].timestamp", "$.items[2].transaction_id"]
     assert "repeats $.items[0].transaction_id" in caught.value.problems[1].message
+
+
+def test_a_currency_without_an_exchange_rate_is_refused_at_the_field() -> None:
+    """With the engine's FX table, a currency it cannot convert is a 400 naming $.currency."""
+    fx = FxTable("USD", {"EUR": Decimal("1.1")})
+    admit(_wire(currency="EUR"), arrived_at=NOW, max_future_skew=SKEW, fx=fx)
+    with pytest.raises(InvalidInputError) as caught:
+        admit(_wire(currency="CHF"), arrived_at=NOW, max_future_skew=SKEW, fx=fx)
+    [problem] = caught.value.problems
+    assert problem.location == "$.currency"
+    assert "'CHF' has no exchange rate" in problem.message
+
+
+def test_a_batch_names_each_item_without_a_rate() -> None:
+    """Batch items in unconvertible currencies are reported as $.items[i].currency."""
+    fx = FxTable("USD", {"EUR": Decimal("1.1")})
+    batch = TransactionBatch(
+        items=[_wire(transaction_id="a"), _wire(transaction_id="b", currency="JPY")]
+    )
+    with pytest.raises(InvalidInputError) as caught:
+        admit_batch(batch, arrived_at=NOW, max_future_skew=SKEW, max_items=10, fx=fx)
+    assert [p.location for p in caught.value.problems] == ["$.items[1].currency"]
