@@ -10,19 +10,24 @@ from __future__ import annotations
 import enum
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
+import msgspec
 import typer
 
 from cli.context import CliState
 from core.errors import InvalidInputError, Problem
 
 if TYPE_CHECKING:
-    from artifacts.manifest import Manifest
+    import pandas as pd
+
+    from artifacts.manifest import DataSource, Manifest
     from features.spec import FeatureSet
     from training.calibration import ThresholdPolicy
     from training.evaluation_types import Evaluation
+    from training.windows import TimeWindows
 
 _T = TypeVar("_T")
 DEFAULT_GAP_DAYS = 7.0
@@ -42,9 +47,22 @@ class EvaluationScope(enum.StrEnum):
 
 
 DataOption = Annotated[
-    Path,
+    Path | None,
     typer.Option(
-        "--data", help="Labelled dataset (.csv or .parquet).", exists=True, dir_okay=False
+        "--data",
+        help="Labelled dataset (.csv or .parquet); or --from-db.",
+        exists=True,
+        dir_okay=False,
+        show_default=False,
+    ),
+]
+FromDbOption = Annotated[
+    bool,
+    typer.Option(
+        "--from-db",
+        help="Instead of --data: the transactions the engine stored in PostgreSQL (the "
+        "configured database_url) with their labels; features are recomputed with the current "
+        "spec. A transaction without a label is legitimate from its event time + --label-delay.",
     ),
 ]
 TestStartOption = Annotated[
@@ -80,7 +98,8 @@ def register(app: typer.Typer) -> None:
 def train_command(
     ctx: typer.Context,
     *,
-    data: DataOption,
+    data: DataOption = None,
+    from_db: FromDbOption = False,
     out: Annotated[Path, typer.Option("--out", help="Artifact directory to write.")],
     seed: Annotated[int, typer.Option(help="Seed of every random choice.", min=0)] = 0,
     train_start: Annotated[
@@ -169,12 +188,14 @@ def train_command(
         bool, typer.Option(help="Evaluate on the test block and write report.md.")
     ] = True,
 ) -> None:
-    """Train XGBoost + Isolation Forest on a labelled dataset and write a model artifact.
+    """Train XGBoost + Isolation Forest on a labelled dataset (--data FILE, or --from-db) and
+    write a model artifact.
 
     The test block is the latest --test-fraction of rows after a --gap-days gap, or, with
     --train-start/--train-end/--test-start/--test-end, exactly those dates.
     """
-    from artifacts.store import (  # noqa: PLC0415 - heavy
+    from artifacts.manifest import DataSource  # noqa: PLC0415 - heavy
+    from artifacts.store import (  # noqa: PLC0415
         check_destination,
         load_artifact,
         write_artifact,
@@ -188,7 +209,7 @@ def train_command(
     from training.train import fit  # noqa: PLC0415
     from training.windows import parse_windows  # noqa: PLC0415
 
-    problems: list[Problem] = []
+    problems: list[Problem] = data_source_problems(data, from_db=from_db)
     windows = _collect(
         problems, lambda: parse_windows(train_start, train_end, test_start, test_end)
     )
@@ -206,7 +227,10 @@ def train_command(
     check_destination(out, overwrite=force)
     started = time.perf_counter()
     feature_set = _feature_set(ctx, features)
-    dataset = read_dataset(data)
+    if data is None:
+        dataset, source = _stored_dataset(ctx, windows, delay)
+    else:
+        dataset, source = read_dataset(data), DataSource(kind="file", location=str(data))
     read_seconds = time.perf_counter() - started
     computed = compute_features(dataset, feature_set)
     feature_seconds = time.perf_counter() - started - read_seconds
@@ -229,7 +253,8 @@ def train_command(
         params=params,
         features=computed,
     )
-    manifest = write_artifact(out, run.manifest, run.xgboost_model, run.forest, overwrite=force)
+    drafted = msgspec.structs.replace(run.manifest, data_source=source)
+    manifest = write_artifact(out, drafted, run.xgboost_model, run.forest, overwrite=force)
     timings = {"read": read_seconds, **run.timings, "features": feature_seconds}
     total = time.perf_counter() - started
     typer.echo(f"trained {manifest.version} in {total:.1f} s ({_timings(timings)})")
@@ -252,7 +277,15 @@ def evaluate_command(
     model_dir: Annotated[
         Path, typer.Option("--model", help="Artifact directory.", exists=True, file_okay=False)
     ],
-    data: DataOption,
+    data: DataOption = None,
+    from_db: Annotated[
+        bool,
+        typer.Option(
+            "--from-db",
+            help="Instead of --data: the transactions stored in PostgreSQL with their current "
+            "labels (unlabelled ones count as legitimate).",
+        ),
+    ] = False,
     on: Annotated[
         EvaluationScope | None,
         typer.Option(
@@ -284,7 +317,8 @@ def evaluate_command(
     ] = None,
     features: FeaturesOption = None,
 ) -> None:
-    """Measure a model artifact on a labelled dataset and write metrics.json and report.md."""
+    """Measure a model artifact on a labelled dataset (--data FILE, or --from-db) and write
+    metrics.json and report.md."""
     from artifacts.store import load_artifact  # noqa: PLC0415 - heavy
     from training.dataset import read_dataset  # noqa: PLC0415
     from training.evaluate import (  # noqa: PLC0415
@@ -296,6 +330,9 @@ def evaluate_command(
     from training.scores_out import check_scores_path, scores_frame, write_scores  # noqa: PLC0415
     from training.windows import parse_test_window  # noqa: PLC0415
 
+    source_problems = data_source_problems(data, from_db=from_db)
+    if source_problems:
+        raise InvalidInputError("invalid options", source_problems)
     window = parse_test_window(test_start, test_end)
     if window is not None and on is not None:
         raise InvalidInputError(
@@ -315,7 +352,17 @@ def evaluate_command(
             f", the current spec is {feature_set.version} (same feature names)",
             err=True,
         )
-    dataset = read_dataset(data)
+    if data is None:
+        from cli.stored_data import read_stored_dataset  # noqa: PLC0415
+
+        stored = read_stored_dataset(ctx)
+        if stored.frame.empty:
+            raise InvalidInputError(
+                f"no transactions are stored in {stored.where}: nothing to evaluate"
+            )
+        dataset = stored.frame
+    else:
+        dataset = read_dataset(data)
     run = evaluate(model, dataset, scope=scope, window=window, k=k, feature_set=feature_set)
     destination = out or model_dir
     write_evaluation(run, model, destination)
@@ -353,6 +400,47 @@ def threshold_policy(
     )
 
 
+def data_source_problems(data: Path | None, *, from_db: bool) -> list[Problem]:
+    """Exactly one of ``--data`` and ``--from-db`` must be given; what is wrong otherwise."""
+    if data is not None and from_db:
+        return [Problem("--from-db", "cannot be combined with --data: give one data source")]
+    if data is None and not from_db:
+        return [
+            Problem(
+                "--data",
+                "a labelled dataset file is required, or --from-db to use the transactions and "
+                "labels stored in PostgreSQL",
+            )
+        ]
+    return []
+
+
+def _stored_dataset(
+    ctx: typer.Context, windows: TimeWindows | None, delay: timedelta
+) -> tuple[pd.DataFrame, DataSource]:
+    """The stored transactions with their labels as known at the end of the train block (when
+    the windows give it), checked for something to train on."""
+    from artifacts.manifest import DataSource  # noqa: PLC0415 - heavy
+    from cli.stored_data import read_stored_dataset  # noqa: PLC0415
+    from training.stored import check_trainable  # noqa: PLC0415
+
+    cutoff = None if windows is None else windows.train_end
+    stored = read_stored_dataset(ctx, labels_known_by=cutoff)
+    check_trainable(stored.frame, where=stored.where, windows=windows)
+    labelled = int(stored.frame["label_known_at"].notna().sum())
+    typer.echo(
+        f"read {len(stored.frame):,} stored transactions from {stored.where}: {labelled:,} "
+        f"labelled ({int(stored.frame['label'].sum()):,} fraud); the others count as "
+        f"legitimate from their event time + --label-delay ({_duration(delay)})"
+    )
+    return stored.frame, DataSource(kind="database", location=stored.where)
+
+
+def _duration(delay: timedelta) -> str:
+    days = delay / timedelta(days=1)
+    return f"{days:g}d" if days >= 1 or days == 0 else f"{delay.total_seconds() / 3600:g}h"
+
+
 def _refused_with_windows(*, gap_days: float | None, test_fraction: float | None) -> list[Problem]:
     given = {"--gap-days": gap_days, "--test-fraction": test_fraction}
     return [
@@ -378,10 +466,10 @@ def _collect(problems: list[Problem], parse: Callable[[], _T]) -> _T | None:
 def _feature_set(ctx: typer.Context, path: Path | None) -> FeatureSet:
     from features.spec import load_feature_set  # noqa: PLC0415 - keeps --help fast
 
+    state = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
     if path is None:
-        state = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
         path = state.settings.features_file
-    return load_feature_set(path)
+    return load_feature_set(path, state.settings.fx_file)
 
 
 def _timings(timings: dict[str, float]) -> str:
