@@ -82,13 +82,16 @@ def load_artifact(
     directory: Path,
     expected_feature_names: Sequence[str] | None = None,
     *,
+    expected_fx_version: str | None = None,
     n_threads: int = 1,
 ) -> LoadedModel:
     """Load and verify an artifact; raise :class:`ModelArtifactError` naming what is wrong.
 
     Checks: the manifest parses, every listed file exists with its recorded size and SHA-256, the
-    booster and forest agree with the manifest's features, and (when given) the feature names
-    equal ``expected_feature_names`` in order. ``n_threads`` is XGBoost's prediction threads.
+    booster and forest agree with the manifest's features, (when given) the feature names
+    equal ``expected_feature_names`` in order, and (when given, and when the manifest records
+    one) its ``fx_version`` equals ``expected_fx_version``: amounts converted with other rates
+    are other features. ``n_threads`` is XGBoost's prediction threads.
     """
     manifest_path = directory / MANIFEST_FILE
     if not manifest_path.is_file():
@@ -96,6 +99,16 @@ def load_artifact(
     manifest = decode_manifest(manifest_path.read_bytes(), source=str(manifest_path))
     if expected_feature_names is not None:
         _check_feature_names(manifest, list(expected_feature_names), manifest_path)
+    if (
+        expected_fx_version is not None
+        and manifest.fx_version is not None
+        and manifest.fx_version != expected_fx_version
+    ):
+        raise ModelArtifactError(
+            f"{manifest_path}: the model was trained with FX table {manifest.fx_version!r}, the "
+            f"engine converts amounts with FX table {expected_fx_version!r}: retrain it, or "
+            "configure the FX file it was trained with (fx_file)"
+        )
     contents = _verified_files(directory, manifest)
     booster = _load_booster(contents[XGBOOST_FILE], directory / XGBOOST_FILE, manifest, n_threads)
     forest_path = directory / ISOLATION_FOREST_FILE
@@ -106,6 +119,34 @@ def load_artifact(
             f"the manifest lists {len(manifest.feature_names)}"
         )
     return LoadedModel(manifest, booster, CompiledForest(arrays), directory, n_threads=n_threads)
+
+
+def artifact_checksum(directory: Path) -> str:
+    """SHA-256 of the artifact's manifest, which records the SHA-256 of every other file: one
+    value that pins the whole artifact (the model registry keeps it)."""
+    manifest_path = directory / MANIFEST_FILE
+    try:
+        return hashlib.sha256(manifest_path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise ModelArtifactError(f"{directory}: cannot read {MANIFEST_FILE}: {exc}") from None
+
+
+def load_pinned_artifact(
+    directory: Path,
+    checksum: str,
+    expected_feature_names: Sequence[str] | None = None,
+    *,
+    expected_fx_version: str | None = None,
+) -> LoadedModel:
+    """:func:`load_artifact`, refusing an artifact whose manifest is not the one ``checksum``
+    pins (the directory was overwritten or edited since it was registered)."""
+    found = artifact_checksum(directory)
+    if found != checksum:
+        raise ModelArtifactError(
+            f"{directory}: the artifact changed since it was registered "
+            f"(manifest SHA-256 {found[:12]}…, registered {checksum[:12]}…)"
+        )
+    return load_artifact(directory, expected_feature_names, expected_fx_version=expected_fx_version)
 
 
 def _version(manifest: Manifest, files: dict[str, FileDigest]) -> str:

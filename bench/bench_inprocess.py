@@ -116,7 +116,7 @@ async def stages(settings: Any, txns: list[Transaction], batch_sizes: list[int])
     scorer = InProcessScorer(
         features=features,
         rules=rules,
-        ensemble=EnsembleStage(lambda: models["risky"]),
+        ensemble=EnsembleStage(models["risky"]),
         sink=None,
         options=pipeline_options,
     )

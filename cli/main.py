@@ -20,6 +20,7 @@ from cli import (
     keys_commands,
     labels_commands,
     model_commands,
+    registry_commands,
     rules_commands,
     ui_commands,
 )
@@ -63,6 +64,7 @@ deploy_commands.register(app)
 ui_commands.register(app)
 keys_commands.register(app)
 labels_commands.register(app)
+registry_commands.register(app)
 
 
 def main() -> None:

@@ -3,7 +3,8 @@
 Scoring and readiness (``vigil demo`` / ``score`` / ``status``, the benchmarks, the fault tests)
 never raise for HTTP or network errors: each call returns a :class:`GatewayReply` or a
 :class:`Failure`, so load generators count them. The admin calls (``deployments``, ``scale``,
-``rule_versions``, used by the web app) and ``send_labels`` (``vigil labels import --gateway``)
+``rule_versions``, used by the web app; the model registry calls, used by ``vigil models``) and
+``send_labels`` (``vigil labels import --gateway``)
 return the API's own shapes (:mod:`core.admin`, :mod:`core.labels`) and raise
 :class:`GatewayUnavailable` with a sentence for the page on any failure (connection refused,
 timeout, a non-2xx answer, a body of the wrong shape), never a traceback.
@@ -14,19 +15,23 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
+from urllib.parse import quote
 
 import httpx
 import msgspec
 
-from core.admin import DeploymentInfo, RuleVersions
+from core.admin import DeploymentInfo, ModelRegistryView, ModelSelection, RuleVersions
 from core.labels import LabelBatchResult
+
+_S = TypeVar("_S")
 
 SCORE_PATH: Final = "/v1/transactions"
 READY_PATH: Final = "/ready"
 DEPLOYMENTS_PATH: Final = "/v1/admin/deployments"
 RULES_PATH: Final = "/v1/admin/rules"
 LABELS_PATH: Final = "/v1/labels"
+MODELS_PATH: Final = "/v1/admin/models"
 
 
 class GatewayUnavailable(Exception):  # noqa: N818 - it names a state the page shows as is
@@ -134,6 +139,30 @@ class GatewayClient:
                 f"the gateway sent a label answer of an unknown shape: {exc}"
             ) from None
 
+    async def models(self) -> ModelRegistryView:
+        """The model registry: versions, the live selection, the latest changes."""
+        return _shape(await self._admin("GET", MODELS_PATH), ModelRegistryView, "model registry")
+
+    async def promote_model(self, version: str) -> ModelSelection:
+        """Make ``version`` the champion; answers once every ensemble replica was told."""
+        body = await self._admin("POST", f"{MODELS_PATH}/{quote(version, safe='')}/promote")
+        return _shape(body, ModelSelection, "model selection")
+
+    async def rollback_model(self) -> ModelSelection:
+        """Give the champion role back to the previous champion."""
+        body = await self._admin("POST", f"{MODELS_PATH}/rollback")
+        return _shape(body, ModelSelection, "model selection")
+
+    async def set_challenger(self, version: str | None) -> ModelSelection:
+        """Score ``version`` in shadow (``None``: stop)."""
+        body = await self._admin("PUT", f"{MODELS_PATH}/challenger", {"version": version})
+        return _shape(body, ModelSelection, "model selection")
+
+    async def apply_models(self) -> ModelSelection:
+        """Load the registry's selection on the ensemble replicas."""
+        body = await self._admin("POST", f"{MODELS_PATH}/apply")
+        return _shape(body, ModelSelection, "model selection")
+
     async def aclose(self) -> None:
         """Close the connection pool."""
         await self._http.aclose()
@@ -173,6 +202,13 @@ class GatewayClient:
                 return None
             raise GatewayUnavailable(f"the gateway sent a non-JSON answer to {method} {path}")
         return reply.body
+
+
+def _shape(body: Any, shape: type[_S], what: str) -> _S:
+    try:
+        return msgspec.convert(body, shape)
+    except msgspec.ValidationError as exc:
+        raise GatewayUnavailable(f"the gateway sent a {what} of an unknown shape: {exc}") from None
 
 
 def _problem(body: Any) -> str:

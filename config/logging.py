@@ -79,7 +79,7 @@ def configure_logging(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(level),
         context_class=dict,
-        logger_factory=LineLoggerFactory(out),
+        logger_factory=LineLoggerFactory(stream),
         cache_logger_on_first_use=True,
     )
     _route_standard_logging(out, level, [*tail, *extra_processors, renderer])
@@ -113,20 +113,27 @@ def add_logger_name(
 
 
 class LineLogger:
-    """Writes each rendered event as one line, flushed, under a lock; knows its name."""
+    """Writes each rendered event as one line, flushed, under a lock; knows its name.
+
+    Without a ``file`` it writes to ``sys.stderr`` as it is at each write (not as it was when
+    logging was configured), so a process that swaps its stderr keeps logging to the live one.
+    """
 
     __slots__ = ("_file", "_lock", "name")
 
-    def __init__(self, file: TextIO, lock: threading.Lock, name: str | None = None) -> None:
+    def __init__(
+        self, file: TextIO | None, lock: threading.Lock, name: str | None = None
+    ) -> None:
         self._file = file
         self._lock = lock
         self.name = name
 
     def msg(self, message: str) -> None:
         """Write ``message`` and a newline, then flush."""
+        out = self._file if self._file is not None else sys.stderr
         with self._lock:
-            self._file.write(message + "\n")
-            self._file.flush()
+            out.write(message + "\n")
+            out.flush()
 
     log = debug = info = warn = warning = msg
     fatal = failure = err = error = critical = exception = msg
@@ -135,7 +142,7 @@ class LineLogger:
 class LineLoggerFactory:
     """structlog's ``logger_factory``: a :class:`LineLogger` named by ``get_logger(name)``."""
 
-    def __init__(self, file: TextIO) -> None:
+    def __init__(self, file: TextIO | None) -> None:
         self._file = file
         self._lock = threading.Lock()
 

@@ -1,10 +1,14 @@
-"""The admin API's shapes: deployments, their replica counts, scaling, rule-set versions.
+"""The admin API's shapes: deployments, their replica counts, scaling, rule-set versions, the
+model registry.
 
 ``runtime`` produces them from the live Serve application, ``serving`` returns them as the
 ``/v1/admin`` routes' wire form (``serving.operations.Operations``), and clients read them back.
 """
 
 from __future__ import annotations
+
+import enum
+from datetime import datetime
 
 import msgspec
 
@@ -49,3 +53,65 @@ class RuleVersions(msgspec.Struct, frozen=True, kw_only=True):
     def behind(self, version: str) -> dict[str, str]:
         """Replicas not yet at ``version``, with the version they report."""
         return {r: v for r, v in sorted(self.versions.items()) if v != version}
+
+
+class ModelRole(enum.StrEnum):
+    """What a registered model version does on live traffic."""
+
+    CHAMPION = "champion"
+    """Decides: its score is the decision's model score."""
+    CHALLENGER = "challenger"
+    """Scored in shadow on every transaction; its scores are stored, never acted on."""
+
+
+class ModelRef(msgspec.Struct, frozen=True, kw_only=True):
+    """Which artifact an ensemble replica loads: its version, where it is, its checksum."""
+
+    version: str
+    artifact_dir: str
+    checksum: str
+    """SHA-256 of the artifact's ``manifest.json``, which holds the SHA-256 of every other file."""
+
+
+class ModelSelection(msgspec.Struct, frozen=True, kw_only=True):
+    """The models live traffic is scored with; ``None`` champion: the configured ``model_dir``."""
+
+    champion: ModelRef | None = None
+    challenger: ModelRef | None = None
+
+
+class ModelVersionInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """One registered model version as the registry shows it."""
+
+    version: str
+    artifact_dir: str
+    checksum: str
+    feature_spec_version: str
+    role: ModelRole | None
+    metrics: dict[str, float | None]
+    """The artifact's evaluation metrics (average precision, recall at the thresholds, ...)."""
+    training: dict[str, str | None]
+    """The training window the artifact records (``train_start``, ``test_end``, ...)."""
+    registered_at: datetime
+    registered_by: str
+    promoted_at: datetime | None = None
+    promoted_by: str | None = None
+
+
+class ModelEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """One change of the registry: a registration, promotion, rollback or challenger change."""
+
+    version: str
+    action: str
+    actor: str
+    at: datetime
+    previous_champion: str | None = None
+
+
+class ModelRegistryView(msgspec.Struct, frozen=True, kw_only=True):
+    """``GET /v1/admin/models``: every registered version, newest first, and the live selection."""
+
+    models: list[ModelVersionInfo]
+    selection: ModelSelection
+    history: list[ModelEvent]
+    """The most recent registry changes, newest first."""

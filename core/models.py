@@ -144,7 +144,7 @@ def _check_timestamp(timestamp: datetime | None) -> None:
 def _check_amount(amount: Decimal) -> None:
     if not amount.is_finite():
         raise ValueError("`amount` must be a finite number")
-    if amount < 0:
+    if amount.is_signed():  # negative, or a signed zero (-0.0 is not a card verification)
         raise ValueError(f"`amount` must be 0 or more, got {amount}")
     if amount > MAX_AMOUNT:
         raise ValueError(f"`amount` must be at most {MAX_AMOUNT}, got {amount}")

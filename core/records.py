@@ -12,12 +12,21 @@ import msgspec
 from core.models import AwareDatetime, Decision, Transaction
 
 
+class ShadowScore(msgspec.Struct, frozen=True, kw_only=True):
+    """A challenger model's risk for the transaction: stored for comparison, never acted on."""
+
+    model_version: str
+    risk: float
+
+
 class DecisionRecord(msgspec.Struct, frozen=True, kw_only=True):
-    """What the hot path hands to the writer: the transaction, its decision, when it arrived."""
+    """What the hot path hands to the writer: the transaction, its decision, when it arrived,
+    and the challenger's shadow score when one is live."""
 
     transaction: Transaction
     decision: Decision
     received_at: AwareDatetime
+    shadow: ShadowScore | None = None
 
     def __post_init__(self) -> None:
         """The decision must be about this transaction."""

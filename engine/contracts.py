@@ -69,6 +69,10 @@ class EnsembleBatch(msgspec.Struct, frozen=True, kw_only=True):
     version: str
     thresholds: Thresholds
     rows: list[EnsembleRow | StageFailure]
+    challenger_version: str | None = None
+    """The challenger scored in shadow on this batch, if one is live."""
+    challenger_risks: list[float] | None = None
+    """The challenger's risk per row (same order as ``rows``); stored, never acted on."""
 
 
 class FeatureClient(Protocol):

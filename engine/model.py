@@ -90,6 +90,13 @@ class ArtifactEnsemble:
             )
         return out
 
+    def risks(self, vectors: Sequence[FeatureVector]) -> list[float]:
+        """The ensemble risk of every vector, nothing explained (a challenger's shadow score)."""
+        if not vectors:
+            return []
+        scores = self._model.score(self._model.matrix([v.values for v in vectors]))
+        return [float(risk) for risk in scores.ensemble]
+
     def _rows_to_explain(self, ensemble: NDArray[np.float64]) -> NDArray[np.intp]:
         if self._top_k == 0 or self._explain == "none":
             return np.empty(0, dtype=np.intp)

@@ -48,7 +48,7 @@ from core.clock import Clock, SystemClock
 from core.errors import ConflictError, DependencyUnavailableError
 from core.models import Decision, FeatureVector, Outcome, Transaction
 from core.payload import PayloadConflict
-from core.records import DecisionRecord
+from core.records import DecisionRecord, ShadowScore
 from engine.batching import BatchingOptions, MicroBatcher
 from engine.contracts import (
     UNAVAILABLE_VERSION,
@@ -217,6 +217,7 @@ class ScoringPipeline:
         vectors = [v for v in computed if isinstance(v, FeatureVector)]
         ok_txns = [txns[i] for i in ok]
         decided: list[Decision | Exception] = []
+        shadows: dict[str, ShadowScore] = {}
         if ok:
             rules_call = asyncio.create_task(
                 self._timed(RULES, self._rules.evaluate(ok_txns, vectors))
@@ -226,6 +227,8 @@ class ScoringPipeline:
             )
             rules_out, rules_ms = await rules_call
             ensemble_out, ensemble_ms = await ensemble_call
+            if isinstance(ensemble_out, EnsembleBatch):
+                shadows = _shadow_scores(ok_txns, ensemble_out)
             decided = self._decide_rows(
                 pending=[batch[i] for i in ok],
                 vectors=vectors,
@@ -243,7 +246,7 @@ class ScoringPipeline:
         if conflicts_call is not None:
             for index, conflict in (await conflicts_call).items():
                 merged[index] = conflict
-        return await self._append(batch, [r for r in merged if r is not None])
+        return await self._append(batch, [r for r in merged if r is not None], shadows)
 
     async def _conflicts(
         self,
@@ -363,12 +366,21 @@ class ScoringPipeline:
         return out
 
     async def _append(
-        self, batch: Sequence[_Pending], results: list[Decision | Exception]
+        self,
+        batch: Sequence[_Pending],
+        results: list[Decision | Exception],
+        shadows: Mapping[str, ShadowScore] | None = None,
     ) -> list[Decision | Exception]:
         if self._sink is None:
             return results
+        shadows = shadows or {}
         scored = [
-            DecisionRecord(transaction=item.txn, decision=result, received_at=item.received_at)
+            DecisionRecord(
+                transaction=item.txn,
+                decision=result,
+                received_at=item.received_at,
+                shadow=shadows.get(item.txn.transaction_id),
+            )
             for item, result in zip(batch, results, strict=True)
             if isinstance(result, Decision)
         ]
@@ -431,6 +443,17 @@ def _rows_of(
         )
         return [failure] * expected
     return list(rows)
+
+
+def _shadow_scores(txns: Sequence[Transaction], batch: EnsembleBatch) -> dict[str, ShadowScore]:
+    """The challenger's score per transaction id, when the batch carries one."""
+    version, risks = batch.challenger_version, batch.challenger_risks
+    if version is None or risks is None or len(risks) != len(txns):
+        return {}
+    return {
+        txn.transaction_id: ShadowScore(model_version=version, risk=risk)
+        for txn, risk in zip(txns, risks, strict=True)
+    }
 
 
 def _log_decision(record: DecisionRecord) -> None:

@@ -11,6 +11,9 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+import structlog
+
+from config.fx import FxTable
 from core.errors import VigilError
 from core.labels import KnownLabel
 from core.models import FeatureVector, RuleResult, Transaction
@@ -24,6 +27,8 @@ from engine.contracts import (
     StageFailure,
     Thresholds,
 )
+
+_log = structlog.get_logger("vigil.engine")
 
 FEATURES = "features"
 RULES = "rules"
@@ -68,25 +73,43 @@ class EnsembleModel(Protocol):
         """One row per vector, in order (CPU-bound: call it off the event loop)."""
         ...
 
+    def risks(self, vectors: Sequence[FeatureVector]) -> list[float]:
+        """Only the ensemble risk per vector (a challenger's shadow score; CPU-bound)."""
+        ...
+
 
 class FeatureStage:
     """Features straight from the online store: one store call per batch (of transactions, or
     of known labels)."""
 
-    def __init__(self, store: OnlineFeatureStore) -> None:
+    def __init__(self, store: OnlineFeatureStore, fx: FxTable | None = None) -> None:
         self._store = store
+        self._fx = fx
+        """The store's FX table: a row in a currency without a rate fails alone, unrecorded."""
 
     async def compute(
         self, txns: Sequence[Transaction]
     ) -> list[FeatureVector | StageFailure | PayloadConflict]:
         """Record every transaction and return its features (or its conflict: an id recorded
-        with another payload); a store error fails the batch."""
-        vectors = await self._store.record_each(list(txns))
-        if len(vectors) != len(txns):
+        with another payload); a store error fails the batch. A transaction whose currency has
+        no exchange rate (the gateway refuses those first) fails alone and is not recorded."""
+        fx = self._fx
+        refused = [] if fx is None else [not fx.has_rate(txn.currency) for txn in txns]
+        kept = [txn for i, txn in enumerate(txns) if not (refused and refused[i])]
+        vectors = await self._store.record_each(kept) if kept else []
+        if len(vectors) != len(kept):
             raise RuntimeError(
-                f"feature store returned {len(vectors)} vectors for {len(txns)} transactions"
+                f"feature store returned {len(vectors)} vectors for {len(kept)} transactions"
             )
-        return list(vectors)
+        if len(kept) == len(txns):
+            return list(vectors)
+        rows = iter(vectors)
+        return [
+            StageFailure(stage=FEATURES, message=f"currency {txn.currency} has no exchange rate")
+            if refused[i]
+            else next(rows)
+            for i, txn in enumerate(txns)
+        ]
 
     async def record_labels(self, labels: Sequence[KnownLabel]) -> int:
         """Tell the store about known labels in one round trip, so that the next transactions'
@@ -147,27 +170,68 @@ def _evaluate_row(
 
 
 class EnsembleStage:
-    """Scores with a loaded model, off the event loop (``asyncio.to_thread``) by default."""
+    """Scores with the champion model, and a challenger in shadow when one is set; CPU work runs
+    off the event loop (``asyncio.to_thread``) by default.
 
-    def __init__(self, model: Callable[[], EnsembleModel], *, offload: bool = True) -> None:
-        self._model = model
+    :meth:`use` swaps both models at once (one attribute assignment): a batch already scoring
+    finishes with the models it started with, the next one uses the new pair, no request fails.
+    A challenger that fails only loses its shadow scores for that batch, never the decision.
+    """
+
+    def __init__(
+        self,
+        model: EnsembleModel,
+        *,
+        challenger: EnsembleModel | None = None,
+        offload: bool = True,
+    ) -> None:
+        self._models: tuple[EnsembleModel, EnsembleModel | None] = (model, challenger)
         self._offload = offload
+
+    def use(self, model: EnsembleModel, challenger: EnsembleModel | None = None) -> None:
+        """Score the next batches with ``model`` (and ``challenger`` in shadow)."""
+        self._models = (model, challenger)
+
+    @property
+    def models(self) -> tuple[EnsembleModel, EnsembleModel | None]:
+        """The champion and the challenger (or ``None``) now scoring."""
+        return self._models
 
     async def score(self, vectors: Sequence[FeatureVector]) -> EnsembleBatch:
         """One ensemble row per vector; a model error fails the batch."""
-        model = self._model()
+        model, challenger = self._models
         batch = list(vectors)
         if self._offload:
-            rows = await asyncio.to_thread(model.score_vectors, batch)
+            rows, shadow = await asyncio.to_thread(_score_both, model, challenger, batch)
         else:
-            rows = model.score_vectors(batch)
+            rows, shadow = _score_both(model, challenger, batch)
         if len(rows) != len(batch):
             raise RuntimeError(f"model returned {len(rows)} rows for {len(batch)} vectors")
-        return EnsembleBatch(version=model.version, thresholds=model.thresholds, rows=list(rows))
+        return EnsembleBatch(
+            version=model.version,
+            thresholds=model.thresholds,
+            rows=list(rows),
+            challenger_version=None if shadow is None or challenger is None else challenger.version,
+            challenger_risks=shadow,
+        )
 
     async def version(self) -> str:
         """The version of the model artifact now scoring."""
-        return self._model().version
+        return self._models[0].version
+
+
+def _score_both(
+    model: EnsembleModel, challenger: EnsembleModel | None, batch: list[FeatureVector]
+) -> tuple[list[EnsembleRow], list[float] | None]:
+    rows = model.score_vectors(batch)
+    if challenger is None:
+        return rows, None
+    try:
+        shadow = challenger.risks(batch)
+    except Exception as exc:  # noqa: BLE001 - the challenger never fails a decision
+        _log.warning("challenger_failed", version=challenger.version, error=repr(exc))
+        return rows, None
+    return rows, shadow if len(shadow) == len(batch) else None
 
 
 class LabelsToFeatures:

@@ -34,17 +34,34 @@ from ray.serve.exceptions import RayServeException
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from engine.components import StageOptions, open_stage
+from core.errors import VigilError
+from engine.components import (
+    StageOptions,
+    load_feature_set,
+    load_registered_model,
+    open_stage,
+    select_models,
+)
 from engine.contracts import EnsembleClient, FeatureClient, LabelRecorder, RuleClient
 from engine.pipeline import ScoringPipeline
-from engine.stages import ENSEMBLE, RULES, STAGE_METHODS, LabelsToFeatures, RuleStage
+from engine.stages import (
+    ENSEMBLE,
+    RULES,
+    STAGE_METHODS,
+    EnsembleStage,
+    LabelsToFeatures,
+    RuleStage,
+)
 from runtime.app_args import EngineArgs
 from runtime.metrics import MODEL_INFO, RULESET_INFO, DecisionMetrics, VersionInfo, ray_meters
 from runtime.operations import ServeOperations
 from runtime.remote_stage import RemoteStage
 from runtime.replica_logging import configure_replica_logging
 from runtime.rule_versions import announce, announcement_ttl_s, withdraw
+from runtime.serve_config import selection_of
 from serving.gateway import build_gateway
+from storage.database import create_engine
+from storage.model_registry import ModelRegistry
 from storage.stream import open_decision_stream
 from storage.urls import require_url
 
@@ -62,14 +79,14 @@ class StageReplica:
     # Serve awaits async constructors (the refresh task needs the replica's running loop).
     async def __init__(self, stage: str, args: EngineArgs) -> None:  # type: ignore[misc]
         settings = args.resolve_settings()
+        self._settings = settings
+        self._options = StageOptions(top_k=args.top_k, explain=args.explain)
         self._name = stage
         self._methods = STAGE_METHODS[stage]
         self._shipping = configure_replica_logging(settings, keep=stage in _KEEPS_LOGS)
         if self._shipping is not None:
             self._shipping.start()
-        self._stage: Any = await open_stage(
-            stage, settings, StageOptions(top_k=args.top_k, explain=args.explain)
-        )
+        self._stage: Any = await open_stage(stage, settings, self._options)
         self._replica_id = _replica_id()
         self._version_info = (
             VersionInfo(ray_meters().gauges[_VERSION_METRICS[stage].name])
@@ -99,6 +116,36 @@ class StageReplica:
         if self._version_info is not None and method != "version":
             self._version_info.set(await self._stage.version())
         return result
+
+    async def reconfigure(self, user_config: dict[str, Any]) -> None:
+        """Serve's in-place update (the ensemble's ``user_config``: the models to score with).
+
+        The new champion and challenger load off the event loop while the current ones keep
+        scoring, then both swap in at once. A selection that does not load is logged and the
+        replica keeps its models (raising would make Serve restart the replica, and the same
+        config would fail again): the admin API checks a model loads before it applies it.
+        """
+        if not isinstance(self._stage, EnsembleStage):
+            _log.warning("reconfigure_ignored", stage=self._name)
+            return
+        try:
+            selection = selection_of(user_config)
+            await asyncio.to_thread(
+                select_models, self._stage, selection, self._settings, self._options
+            )
+        except VigilError as exc:
+            _log.error(
+                "models_not_loaded", error=exc.summary, problems=[str(p) for p in exc.problems]
+            )
+            return
+        await self._report_version()
+        champion, challenger = self._stage.models
+        _log.info(
+            "models_selected",
+            replica_id=self._replica_id,
+            champion=champion.version,
+            challenger=None if challenger is None else challenger.version,
+        )
 
     async def check_health(self) -> None:
         """Unhealthy when the refresh task died (Serve then replaces the replica)."""
@@ -176,7 +223,18 @@ class GatewayReplica:
             observer=DecisionMetrics(ray_meters()),
         )
         self._label_publisher = LabelsToFeatures(cast(LabelRecorder, RemoteStage(features)))
-        self._operations = ServeOperations(redis_url, max_replicas=args.max_replicas)
+        self._registry_engine = create_engine(require_url(self._settings, "database_url"))
+        feature_set = load_feature_set(self._settings)
+        self._operations = ServeOperations(
+            redis_url,
+            max_replicas=args.max_replicas,
+            registry=ModelRegistry(self._registry_engine),
+            check_model=lambda ref: _discard(
+                load_registered_model(
+                    ref, feature_set.names, fx_version=feature_set.fx_version, top_k=0
+                )
+            ),
+        )
 
     async def __serve_build_asgi_app__(self) -> Any:
         """Build the gateway app here, on the replica (an app object cannot be pickled)."""
@@ -192,9 +250,16 @@ class GatewayReplica:
         operations = getattr(self, "_operations", None)
         if operations is not None:
             await operations.aclose()
+        registry_engine = getattr(self, "_registry_engine", None)
+        if registry_engine is not None:
+            await registry_engine.dispose()
         shipping = getattr(self, "_shipping", None)
         if shipping is not None:
             await shipping.aclose()
+
+
+def _discard(_: object) -> None:
+    """Loading was the check; the loaded model itself is not needed here."""
 
 
 def _replica_id() -> str:

@@ -37,6 +37,7 @@ import structlog
 from client.gateway import Failure, GatewayClient
 from client.load import send_at_rate
 from config.settings import REPO_DIR, Settings
+from core.admin import ModelSelection
 from core.errors import DependencyUnavailableError
 from runtime.metrics import METRICS_PATH
 from storage.urls import require_url
@@ -110,7 +111,8 @@ def run_up(settings: Settings, options: UpOptions, echo: Echo) -> None:
             echo("WARNING: authentication is off: every gateway request acts with every scope")
         elif options.with_ui and settings.ui_gateway_api_key is None:
             ui_key = asyncio.run(issue_ui_key(database_url))
-        address, state = start_engine(settings, serve_config, options, echo)
+        models = asyncio.run(registry_selection(database_url))
+        address, state = start_engine(settings, serve_config, options, echo, models)
         gateway_url = settings.gateway_url
         ray_cluster.RuntimeInfo(
             ray_address=address, gateway_url=gateway_url, pid=os.getpid()
@@ -139,8 +141,26 @@ def run_up(settings: Settings, options: UpOptions, echo: Echo) -> None:
         echo("stopped")
 
 
+async def registry_selection(database_url: str) -> ModelSelection:
+    """The models the registry says live traffic is scored with (read once at start)."""
+    from sqlalchemy.pool import NullPool  # noqa: PLC0415
+
+    from storage.database import create_engine  # noqa: PLC0415
+    from storage.model_registry import ModelRegistry  # noqa: PLC0415
+
+    engine = create_engine(database_url, poolclass=NullPool)
+    try:
+        return await ModelRegistry(engine).selection()
+    finally:
+        await engine.dispose()
+
+
 def start_engine(
-    settings: Settings, serve_config: dict[str, Any], options: UpOptions, echo: Echo
+    settings: Settings,
+    serve_config: dict[str, Any],
+    options: UpOptions,
+    echo: Echo,
+    models: ModelSelection | None = None,
 ) -> tuple[str, AppState]:
     """Start Ray, deploy the application and wait until the gateway answers, with retries.
 
@@ -151,6 +171,11 @@ def start_engine(
     from runtime import ray_cluster, shutdown  # noqa: PLC0415
     from runtime.serve_config import deploy_config  # noqa: PLC0415
 
+    models = models or ModelSelection()
+    if models.champion is not None:
+        echo(f"model registry: champion {models.champion.version}")
+    if models.challenger is not None:
+        echo(f"model registry: challenger {models.challenger.version} (scored in shadow)")
     attempts = len(START_BACKOFF_S) + 1
     for attempt in range(1, attempts + 1):
         try:
@@ -162,7 +187,7 @@ def start_engine(
                 f"Ray is up at {address}; deploying the Serve application (this takes a while) ..."
             )
             state = ray_cluster.deploy(
-                deploy_config(serve_config, settings), timeout_s=options.deploy_timeout_s
+                deploy_config(serve_config, settings, models), timeout_s=options.deploy_timeout_s
             )
             wait_for_gateway(settings.gateway_url, timeout_s=_GATEWAY_TIMEOUT_S)
         except (DependencyUnavailableError, ConnectionError, OSError, RuntimeError) as exc:

@@ -19,11 +19,29 @@ from ray.serve.exceptions import RayServeException
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from core.admin import DeploymentInfo, RuleVersions, ScaleAccepted
-from core.errors import DependencyUnavailableError, InvalidInputError, NotFoundError, Problem
+from core.admin import (
+    DeploymentInfo,
+    ModelRef,
+    ModelRegistryView,
+    ModelSelection,
+    RuleVersions,
+    ScaleAccepted,
+)
+from core.errors import (
+    ConflictError,
+    DependencyUnavailableError,
+    InvalidInputError,
+    ModelArtifactError,
+    NotFoundError,
+    Problem,
+)
 from runtime import ray_cluster
 from runtime.app_args import DEPLOYMENT_NAMES
 from runtime.rule_versions import active_version, read_versions
+from storage.model_registry import ModelRegistry
+
+ModelCheck = Callable[[ModelRef], None]
+"""Loads a registered artifact the way the ensemble replicas will, raising if it cannot."""
 
 REDIS_TIMEOUT_S: Final = 2.0
 CONTROLLER_TIMEOUT_S: Final = 30.0
@@ -33,12 +51,22 @@ _T = TypeVar("_T")
 
 
 class ServeOperations:
-    """List and scale the application's deployments; read the rules replicas' versions."""
+    """List and scale the application's deployments; read the rules replicas' versions; change
+    the models the ensemble replicas score with (registry in PostgreSQL, applied in place)."""
 
-    def __init__(self, redis_url: str, *, max_replicas: int) -> None:
+    def __init__(
+        self,
+        redis_url: str,
+        *,
+        max_replicas: int,
+        registry: ModelRegistry | None = None,
+        check_model: ModelCheck | None = None,
+    ) -> None:
         self._redis = Redis.from_url(redis_url, socket_timeout=REDIS_TIMEOUT_S)
         self._max_replicas = max_replicas
         self._scaling = asyncio.Lock()
+        self._registry = registry
+        self._check_model = check_model
 
     @property
     def max_replicas(self) -> int:
@@ -78,6 +106,68 @@ class ServeOperations:
                 f"cannot read rule versions from Redis: {exc}"
             ) from exc
         return RuleVersions(versions=versions, active=active_version(versions))
+
+    async def models(self) -> ModelRegistryView:
+        """The registry: every version, the selection, the latest changes."""
+        return await self._require_registry().view()
+
+    async def promote_model(self, version: str, *, by: str) -> ModelSelection:
+        """Check ``version`` loads, make it the champion, swap it in on the ensemble replicas."""
+        registry = self._require_registry()
+        async with self._scaling:
+            await self._check(await registry.ref(version))
+            selection = await registry.promote(version, by=by)
+            await self._apply(selection)
+        return selection
+
+    async def rollback_model(self, *, by: str) -> ModelSelection:
+        """Check the previous champion loads, give it the role back, swap it in."""
+        registry = self._require_registry()
+        async with self._scaling:
+            await self._check(await registry.rollback_target())
+            selection = await registry.rollback(by=by)
+            await self._apply(selection)
+        return selection
+
+    async def set_challenger(self, version: str | None, *, by: str) -> ModelSelection:
+        """Check ``version`` loads, make it the challenger (``None``: none), apply."""
+        registry = self._require_registry()
+        async with self._scaling:
+            if version is not None:
+                await self._check(await registry.ref(version))
+            selection = await registry.set_challenger(version, by=by)
+            await self._apply(selection)
+        return selection
+
+    async def apply_models(self) -> ModelSelection:
+        """Apply the registry's current selection to the ensemble replicas."""
+        registry = self._require_registry()
+        async with self._scaling:
+            selection = await registry.selection()
+            for ref in (selection.champion, selection.challenger):
+                if ref is not None:
+                    await self._check(ref)
+            await self._apply(selection)
+        return selection
+
+    def _require_registry(self) -> ModelRegistry:
+        if self._registry is None:
+            raise DependencyUnavailableError("this engine has no model registry (no database)")
+        return self._registry
+
+    async def _check(self, ref: ModelRef) -> None:
+        if self._check_model is None:
+            return
+        try:
+            await asyncio.to_thread(self._check_model, ref)
+        except ModelArtifactError as exc:
+            raise ConflictError(
+                f"model {ref.version} cannot be loaded; nothing was changed",
+                [Problem(ref.artifact_dir, exc.summary)],
+            ) from exc
+
+    async def _apply(self, selection: ModelSelection) -> None:
+        await _ask_controller(lambda: ray_cluster.apply_models(selection))
 
     async def aclose(self) -> None:
         """Close the Redis connections."""

@@ -49,12 +49,12 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from core.admin import DeploymentInfo, ReplicaCounts
+from core.admin import DeploymentInfo, ModelSelection, ReplicaCounts
 from core.errors import ConfigError, DependencyUnavailableError, NotFoundError
 from runtime.app_args import APP_NAME, DEPLOYMENT_NAMES
 from runtime.engine_ports import EnginePorts, PortLease, lease_ports
@@ -419,9 +419,27 @@ def apply_replicas(deployment: str, replicas: int) -> None:
     added or drained while the others keep serving. Works from a driver and from inside a
     replica (the gateway's admin API); it blocks on the controller, so run it in a thread there.
     """
-    from ray.serve.schema import ServeDeploySchema, ServeInstanceDetails  # noqa: PLC0415
-
     from runtime.serve_config import with_replicas  # noqa: PLC0415
+
+    _reapply(lambda app: with_replicas(app, deployment, replicas))
+
+
+def apply_models(selection: ModelSelection) -> None:
+    """Ask Serve to score with ``selection`` (champion, challenger), without a restart.
+
+    Re-applies the deployed config with the ``ensemble`` deployment's ``user_config`` set to the
+    selection: Serve calls ``reconfigure`` on every ensemble replica in place (a lightweight
+    update, no replica restarts), and each replica loads the models before swapping them in, so
+    requests keep being answered throughout. Blocking, like :func:`apply_replicas`.
+    """
+    from runtime.serve_config import with_models  # noqa: PLC0415
+
+    _reapply(lambda app: with_models(app, selection))
+
+
+def _reapply(change: Callable[[Any], Any]) -> None:
+    """Re-deploy every application as deployed, Vigil's with ``change`` applied."""
+    from ray.serve.schema import ServeDeploySchema, ServeInstanceDetails  # noqa: PLC0415
 
     client = _controller_client()
     details = ServeInstanceDetails(**client.get_serve_details())
@@ -430,7 +448,7 @@ def apply_replicas(deployment: str, replicas: int) -> None:
         if app.deployed_app_config is None:
             continue
         config = app.deployed_app_config
-        apps.append(with_replicas(config, deployment, replicas) if name == APP_NAME else config)
+        apps.append(change(config) if name == APP_NAME else config)
     if not any(a.name == APP_NAME for a in apps):
         raise NotFoundError(f"the Serve application {APP_NAME!r} is not deployed")
     client.deploy_apps(

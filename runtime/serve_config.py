@@ -1,4 +1,5 @@
-"""``config/serve.yaml``: read strictly, fill in what ``vigil up`` knows, change replica counts.
+"""``config/serve.yaml``: read strictly, fill in what ``vigil up`` knows, change replica counts and
+the models the ensemble scores with.
 
 Ray Serve's schema accepts unknown keys (for forward compatibility), so a typo such as
 ``num_replica`` would silently do nothing; here every unknown key, unknown deployment name and bad
@@ -14,14 +15,17 @@ import copy
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
 from config.settings import Settings
+from core.admin import ModelSelection
 from core.errors import ConfigError, Problem
 from engine.components import settings_payload
+from engine.stages import ENSEMBLE
 from runtime.app_args import APP_IMPORT_PATH, DEPLOYMENT_NAMES, decode_args
 
 if TYPE_CHECKING:
@@ -50,15 +54,62 @@ def load_serve_config(path: Path) -> dict[str, Any]:
     return plain
 
 
-def deploy_config(raw: dict[str, Any], settings: Settings) -> ServeDeploySchema:
-    """``raw`` with the gateway address from ``settings`` and the settings handed to Vigil's app."""
+MODELS_KEY = "models"
+"""The ensemble deployment's ``user_config`` key holding the :class:`ModelSelection`."""
+
+
+def deploy_config(
+    raw: dict[str, Any], settings: Settings, models: ModelSelection | None = None
+) -> ServeDeploySchema:
+    """``raw`` with the gateway address from ``settings``, the settings handed to Vigil's app and,
+    when the registry has a champion or challenger, the ensemble's ``models``."""
     config = copy.deepcopy(raw)
     http = config.setdefault("http_options", {})
     http["host"], http["port"] = settings.http_host, settings.http_port
     for app in config.get("applications", []):
         if app.get("import_path") == APP_IMPORT_PATH:
             app["args"] = {**(app.get("args") or {}), "settings": settings_payload(settings)}
+            if models is not None and (models.champion or models.challenger):
+                _set_user_config(app, models)
     return _validate(config, "serve config")
+
+
+def models_user_config(selection: ModelSelection) -> dict[str, Any]:
+    """The ensemble deployment's ``user_config`` for ``selection``."""
+    return {MODELS_KEY: msgspec.to_builtins(selection)}
+
+
+def selection_of(user_config: Any) -> ModelSelection:
+    """The :class:`ModelSelection` in an ensemble ``user_config`` (a ``ConfigError`` if bad)."""
+    try:
+        return msgspec.convert((user_config or {}).get(MODELS_KEY) or {}, ModelSelection)
+    except (msgspec.ValidationError, AttributeError) as exc:
+        raise ConfigError(f"the ensemble's user_config is not a model selection: {exc}") from None
+
+
+def with_models(app: ServeApplicationSchema, selection: ModelSelection) -> ServeApplicationSchema:
+    """``app`` with the ensemble deployment scoring with ``selection`` (its ``user_config``)."""
+    from ray.serve.schema import DeploymentSchema  # noqa: PLC0415 - see the module docstring
+
+    names = [d.name for d in app.deployments]
+    options: dict[str, Any] = {"name": ENSEMBLE}
+    if ENSEMBLE in names:
+        options = app.deployments[names.index(ENSEMBLE)].model_dump(exclude_unset=True)
+    options["user_config"] = models_user_config(selection)
+    changed = DeploymentSchema.model_validate(options)
+    updated = [changed if d.name == ENSEMBLE else d for d in app.deployments]
+    if ENSEMBLE not in names:
+        updated.append(changed)
+    return app.model_copy(update={"deployments": updated})
+
+
+def _set_user_config(app: dict[str, Any], selection: ModelSelection) -> None:
+    deployments = app.setdefault("deployments", [])
+    for deployment in deployments:
+        if deployment.get("name") == ENSEMBLE:
+            deployment["user_config"] = models_user_config(selection)
+            return
+    deployments.append({"name": ENSEMBLE, "user_config": models_user_config(selection)})
 
 
 def with_replicas(

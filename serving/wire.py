@@ -78,6 +78,12 @@ class ScaleIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
     replicas: Annotated[int, msgspec.Meta(ge=1)]
 
 
+class ChallengerIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The registered model version to score in shadow; ``null`` stops shadow scoring."""
+
+    version: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None
+
+
 class AlertList(msgspec.Struct, frozen=True, kw_only=True):
     """One page of alerts, newest first; ``next_cursor`` fetches the next page (``None``: last)."""
 

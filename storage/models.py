@@ -8,6 +8,9 @@ with its investigation state) and ``logs`` (structlog events). Rows are keyed by
 ``labels`` keeps every known outcome (fraud or legit) of a transaction as one row per label event,
 history included (:mod:`storage.labels`).
 
+``model_versions`` and ``model_events`` are the model registry, ``shadow_scores`` the challenger's
+scores on live traffic (:mod:`storage.model_registry`).
+
 ``api_keys`` holds the gateway's keys (:mod:`storage.api_keys`); ``users``, ``user_sessions`` and
 ``audit_log`` hold the web app's people (:mod:`storage.users`). Those modules keep the logic and
 import their rows from here, so Alembic sees the whole schema by importing this module alone.
@@ -36,6 +39,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -194,6 +198,76 @@ class LabelRow(Base):
         CheckConstraint("label IN ('fraud', 'legit')", name="label_known"),
         UniqueConstraint("transaction_id", "label", "known_at", "source"),
     )
+
+
+class ModelVersionRow(Base):
+    """One registered model artifact (:mod:`storage.model_registry`).
+
+    ``role`` is ``champion`` (it decides), ``challenger`` (scored in shadow) or NULL; at most one
+    row holds each role (a partial unique index).
+    """
+
+    __tablename__ = "model_versions"
+
+    version: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    artifact_dir: Mapped[str] = mapped_column(Text)
+    checksum: Mapped[str] = mapped_column(String(64))
+    feature_spec_version: Mapped[str] = mapped_column(Text)
+    metrics: Mapped[Json]
+    training: Mapped[Json]
+    role: Mapped[str | None] = mapped_column(String(16))
+    registered_at: Mapped[datetime]
+    registered_by: Mapped[str] = mapped_column(String(ID_LENGTH))
+    promoted_at: Mapped[datetime | None]
+    promoted_by: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+
+    __table_args__ = (
+        CheckConstraint("role IS NULL OR role IN ('champion', 'challenger')", name="role_known"),
+        Index(
+            "uq_model_versions_role",
+            "role",
+            unique=True,
+            postgresql_where=text("role IS NOT NULL"),
+        ),
+    )
+
+
+class ModelEventRow(Base):
+    """One change of the model registry, kept forever: who did what to which version, when."""
+
+    __tablename__ = "model_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    version: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("model_versions.version", ondelete="CASCADE")
+    )
+    action: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(ID_LENGTH))
+    at: Mapped[datetime] = mapped_column(index=True)
+    previous_champion: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+
+    __table_args__ = (
+        CheckConstraint(
+            "action IN ('registered', 'promoted', 'rolled_back', 'challenger_set', "
+            "'challenger_cleared')",
+            name="action_known",
+        ),
+    )
+
+
+class ShadowScoreRow(Base):
+    """A challenger model's risk for one transaction, scored in shadow (never acted on)."""
+
+    __tablename__ = "shadow_scores"
+
+    transaction_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH),
+        ForeignKey("transactions.transaction_id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    model_version: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    risk: Mapped[float] = mapped_column(Double)
+    decided_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class LogRow(Base):

@@ -24,8 +24,15 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.records import DecisionRecord
-from storage.models import AlertRow, Base, DecisionRow, TransactionRow
-from storage.rows import Row, alert_row, decision_row, transaction_row, unique_by_transaction
+from storage.models import AlertRow, Base, DecisionRow, ShadowScoreRow, TransactionRow
+from storage.rows import (
+    Row,
+    alert_row,
+    decision_row,
+    shadow_row,
+    transaction_row,
+    unique_by_transaction,
+)
 
 _DIALECT: Final = postgresql.dialect()  # type: ignore[no-untyped-call]
 
@@ -95,6 +102,7 @@ ALERTS: Final = UnnestInsert(
     _tables[AlertRow.__tablename__],
     skip=("id", "label", "note", "labelled_by", "labelled_at"),  # set later by investigators
 )
+SHADOW_SCORES: Final = UnnestInsert(_tables[ShadowScoreRow.__tablename__])
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +120,11 @@ async def insert_records(
     """Insert ``records`` in the connection's current transaction, skipping stored ones."""
     unique = unique_by_transaction(list(records))
     alerts = [row for record in unique if (row := alert_row(record)) is not None]
-    return InsertCounts(
+    shadows = [row for record in unique if (row := shadow_row(record)) is not None]
+    counts = InsertCounts(
         transactions=await TRANSACTIONS.execute(connection, [transaction_row(r) for r in unique]),
         decisions=await DECISIONS.execute(connection, [decision_row(r.decision) for r in unique]),
         alerts=await ALERTS.execute(connection, alerts),
     )
+    await SHADOW_SCORES.execute(connection, shadows)
+    return counts

@@ -40,6 +40,18 @@ def transaction_row(record: DecisionRecord) -> Row:
     }
 
 
+def shadow_row(record: DecisionRecord) -> Row | None:
+    """The ``shadow_scores`` row of ``record`` (its challenger's score), if it has one."""
+    if record.shadow is None:
+        return None
+    return {
+        "transaction_id": record.transaction.transaction_id,
+        "model_version": record.shadow.model_version,
+        "risk": record.shadow.risk,
+        "decided_at": record.decision.decided_at,
+    }
+
+
 def decision_row(decision: Decision) -> Row:
     """The ``decisions`` row of ``decision``."""
     return {

@@ -74,6 +74,39 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """Put structlog and the root logger back as they were after each test: ``configure_logging``
+    is global, and a CLI test that runs ``main()`` configures it (loggers cached meanwhile keep
+    the processor list, which is restored in place)."""
+    import logging  # noqa: PLC0415
+
+    import structlog  # noqa: PLC0415
+
+    from config.logging import QUIET_LIBRARIES  # noqa: PLC0415
+
+    config = structlog.get_config()
+    processors = config["processors"]
+    saved_processors = list(processors)
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    quiet = {name: logging.getLogger(name).level for name in QUIET_LIBRARIES}
+    yield
+    processors[:] = saved_processors
+    structlog.configure(
+        processors=processors,
+        wrapper_class=config["wrapper_class"],
+        context_class=config["context_class"],
+        logger_factory=config["logger_factory"],
+        cache_logger_on_first_use=config["cache_logger_on_first_use"],
+    )
+    structlog.contextvars.clear_contextvars()
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, old in quiet.items():
+        logging.getLogger(name).setLevel(old)
+
+
 @pytest.fixture(scope="session")
 def _embedded_dir() -> Iterator[Path]:
     """Outside pytest's numbered temp dirs, which concurrent sessions prune while we run."""

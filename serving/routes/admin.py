@@ -1,4 +1,5 @@
-"""``/v1/admin``: the engine's deployments (list, scale) and the rules replicas' versions.
+"""``/v1/admin``: the engine's deployments (list, scale), the rules replicas' versions and the model
+registry (:mod:`serving.routes.models`).
 
 Every route needs the ``admin`` scope. The work is done by the injected
 :class:`~serving.operations.Operations`; these handlers check the request and present the answer.
@@ -20,6 +21,7 @@ from serving.body import StrictJSON
 from serving.decoding import INVALID_BODY
 from serving.deps import OperationsDep, PrincipalDep
 from serving.routes import problem_responses
+from serving.routes.models import MODEL_ROUTES
 from serving.wire import ScaleIn
 
 _log = structlog.get_logger("vigil.serving")
@@ -92,6 +94,6 @@ def admin_router() -> Router:
     """The ``/admin`` routes (mounted under ``/v1``)."""
     return Router(
         path="/admin",
-        route_handlers=[list_deployments, scale_deployment, rule_versions],
+        route_handlers=[list_deployments, scale_deployment, rule_versions, *MODEL_ROUTES],
         tags=["admin"],
     )

@@ -14,8 +14,10 @@ from fastapi.responses import RedirectResponse
 from nicegui import ui
 from sqlalchemy.exc import SQLAlchemyError
 
+from client.gateway import GatewayUnavailable
 from core.alerts import AlertLabel, AlertStatus
 from core.errors import NotFoundError, RuleSetError, VigilError
+from core.labels import LabelSource
 from core.models import Decision, Outcome, RuleOutcome
 from storage.repository import Alert, StoredDecision
 from storage.users import Role, User
@@ -399,6 +401,32 @@ class AlertDetailView:
             {"transaction_id": alert.transaction_id, "label": label.value, "note": note},
         )
         await self._changed(updated, f"Labelled {label.value}.")
+        await self._count_online(updated, label)
+
+    async def _count_online(self, alert: Alert, label: AlertLabel) -> None:
+        """Tell the live features about the verdict: the gateway's label route records the
+        same event again (``unchanged``) and pushes it to the online store, so the merchant's
+        next transaction counts it. The verdict is saved either way."""
+        if alert.labelled_at is None:
+            return
+        item = {
+            "transaction_id": alert.transaction_id,
+            "label": label.value,
+            "known_at": alert.labelled_at.isoformat(),
+            "source": LabelSource.ANALYST.value,
+        }
+        try:
+            result = await self.services.gateway.send_labels([item])
+        except GatewayUnavailable as exc:
+            ui.notify(
+                f"Saved; live features were not told (engine unreachable): {exc}", type="warning"
+            )
+            return
+        if not result.online:
+            ui.notify(
+                f"Saved; live features were not told: {result.online_detail or 'no online store'}",
+                type="warning",
+            )
 
     async def close(self) -> None:
         """Close the alert without a verdict."""

@@ -61,6 +61,8 @@ class FakeGateway:
     scaled: list[tuple[str, int]] = field(default_factory=list)
     follow_publishes: Callable[[], str] | None = None
     """When set, every replica reports this function's result (the version on disk)."""
+    labels: list[dict[str, Any]] = field(default_factory=list)
+    """Every label item posted to ``/v1/labels``."""
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         """Answer one admin API request."""
@@ -82,6 +84,21 @@ class FakeGateway:
                 version = self.follow_publishes()
                 return httpx.Response(200, json={"versions": dict.fromkeys(self.versions, version)})
             return httpx.Response(200, json={"versions": self.versions})
+        if request.method == "POST" and path == "/v1/labels":
+            items = httpx.Response(200, content=request.content).json()["items"]
+            self.labels.extend(items)
+            answers = [{**item, "status": "unchanged", "current": item["label"]} for item in items]
+            return httpx.Response(
+                200,
+                json={
+                    "items": answers,
+                    "recorded": 0,
+                    "unchanged": len(items),
+                    "unknown_transaction": 0,
+                    "known_before_transaction": 0,
+                    "online": True,
+                },
+            )
         return httpx.Response(404, json={"title": "not found"})
 
     @property

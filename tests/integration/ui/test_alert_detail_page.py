@@ -14,6 +14,7 @@ from core.alerts import AlertLabel, AlertStatus
 from core.models import Contribution, ModelScore, Outcome, RuleOutcome, RuleResult
 from core.records import DecisionRecord
 from storage.persist import insert_records
+from tests.integration.ui.conftest import FakeGateway
 from ui.services import UiServices
 
 MakeRecord = Callable[..., DecisionRecord]
@@ -91,9 +92,16 @@ async def test_detail_explains_the_decision(
 
 
 async def test_analyst_labels_the_alert_with_a_note(
-    user: User, analyst: str, sign_in: SignIn, stored: DecisionRecord, services: UiServices
+    *,
+    user: User,
+    analyst: str,
+    sign_in: SignIn,
+    stored: DecisionRecord,
+    services: UiServices,
+    gateway: FakeGateway,
 ) -> None:
-    """Saving 'fraud' with a note stores it as the analyst's, closes the alert and audits it."""
+    """Saving 'fraud' with a note stores it as the analyst's, closes the alert, audits it and
+    tells the live features through the gateway (the same event: transaction, label, time)."""
     await sign_in(user, analyst, then="/alerts/t7")
     user.find(marker="label-choice").elements.pop().value = "fraud"  # type: ignore[attr-defined]
     user.find(marker="label-note").type("card reported stolen")
@@ -115,6 +123,37 @@ async def test_analyst_labels_the_alert_with_a_note(
         "fraud",
     )
     await user.should_see(marker="reopen-alert")
+    assert alert.labelled_at is not None
+    assert gateway.labels == [
+        {
+            "transaction_id": "t7",
+            "label": "fraud",
+            "known_at": alert.labelled_at.isoformat(),
+            "source": "analyst",
+        }
+    ]
+
+
+async def test_a_verdict_is_saved_when_the_engine_is_unreachable(
+    *,
+    user: User,
+    analyst: str,
+    sign_in: SignIn,
+    stored: DecisionRecord,
+    services: UiServices,
+    gateway: FakeGateway,
+) -> None:
+    """No gateway: the verdict is stored and the page says the live features were not told."""
+    gateway.reachable = False
+    await sign_in(user, analyst, then="/alerts/t7")
+    user.find(marker="label-choice").elements.pop().value = "legit"  # type: ignore[attr-defined]
+    user.find(marker="save-label").click()
+    await settle()
+    alert = (await services.repository.get_decision("t7")).alert
+    assert alert is not None
+    assert alert.label is AlertLabel.LEGIT
+    assert user.notify.contains("Labelled legit.")
+    assert user.notify.contains("live features were not told")
 
 
 async def test_saving_without_a_verdict_is_refused(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import uuid
-from collections.abc import Iterator, MutableMapping
+from collections.abc import MutableMapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +13,7 @@ import msgspec
 import pytest
 import structlog
 
-from config.logging import QUIET_LIBRARIES, configure_logging, renders_json
+from config.logging import configure_logging, renders_json
 from config.settings import Settings
 
 
@@ -23,31 +23,6 @@ class Terminal(io.StringIO):
     def isatty(self) -> bool:
         """Always a terminal."""
         return True
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """Put structlog and the root logger back as they were (configure_logging is global)."""
-    config = structlog.get_config()
-    processors = config["processors"]
-    saved_processors = list(processors)
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    quiet = {name: logging.getLogger(name).level for name in QUIET_LIBRARIES}
-    yield
-    processors[:] = saved_processors
-    structlog.configure(
-        processors=processors,
-        wrapper_class=config["wrapper_class"],
-        context_class=config["context_class"],
-        logger_factory=config["logger_factory"],
-        cache_logger_on_first_use=config["cache_logger_on_first_use"],
-    )
-    structlog.contextvars.clear_contextvars()
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    for name, old in quiet.items():
-        logging.getLogger(name).setLevel(old)
 
 
 def _logger() -> Any:

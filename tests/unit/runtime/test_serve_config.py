@@ -131,3 +131,34 @@ def test_scaling_needs_a_known_deployment_and_a_positive_count() -> None:
         with_replicas(app, "writer", 2)
     with pytest.raises(ConfigError, match="at least 1"):
         with_replicas(app, "rules", 0)
+
+
+def test_the_registry_selection_becomes_the_ensembles_user_config() -> None:
+    """At start and on promotion the selection travels as the ensemble's user_config only, and
+    reads back as the same selection; an empty registry sets nothing."""
+    from core.admin import ModelRef, ModelSelection  # noqa: PLC0415
+    from runtime.serve_config import selection_of, with_models  # noqa: PLC0415
+
+    champion = ModelRef(version="m2", artifact_dir="/models/m2", checksum="c" * 64)
+    selection = ModelSelection(champion=champion)
+    settings = load_settings(environ={})
+    config = deploy_config(load_serve_config(SHIPPED), settings, selection)
+    by_name = {d.name: d for d in config.applications[0].deployments}
+    assert selection_of(by_name["ensemble"].user_config) == selection
+    for name in ("gateway", "features", "rules"):
+        assert "user_config" not in by_name[name].model_dump(exclude_unset=True)
+    plain = deploy_config(load_serve_config(SHIPPED), settings, ModelSelection())
+    plain_ensemble = {d.name: d for d in plain.applications[0].deployments}["ensemble"]
+    assert "user_config" not in plain_ensemble.model_dump(exclude_unset=True)
+    swapped = with_models(plain.applications[0], ModelSelection(challenger=champion))
+    ensemble = {d.name: d for d in swapped.deployments}["ensemble"]
+    assert selection_of(ensemble.user_config).challenger == champion
+    assert ensemble.autoscaling_config == by_name["ensemble"].autoscaling_config
+
+
+def test_a_bad_user_config_is_a_config_error() -> None:
+    """A user_config that is not a selection says so instead of crashing the replica."""
+    from runtime.serve_config import selection_of  # noqa: PLC0415
+
+    with pytest.raises(ConfigError, match="not a model selection"):
+        selection_of({"models": {"champion": {"version": 3}}})

@@ -12,10 +12,18 @@ from typing import Any
 
 import msgspec
 
-from core.admin import DeploymentInfo, ReplicaCounts, RuleVersions, ScaleAccepted
+from core.admin import (
+    DeploymentInfo,
+    ModelRef,
+    ModelRegistryView,
+    ModelSelection,
+    ReplicaCounts,
+    RuleVersions,
+    ScaleAccepted,
+)
 from core.alerts import AlertLabel, AlertStatus
 from core.clock import ManualClock
-from core.errors import DependencyUnavailableError, NotFoundError
+from core.errors import DependencyUnavailableError, InvalidInputError, NotFoundError, Problem
 from core.labels import KnownLabel, LabelStatus
 from core.models import (
     Channel,
@@ -312,6 +320,9 @@ class FakeOperations:
         self.versions = {"r1": "v1", "r2": "v1"}
         self.scaled: list[tuple[str, int]] = []
         self.unavailable = False
+        self.registered = {"m1", "m2"}
+        self.selection = ModelSelection()
+        self.changes: list[tuple[str, str | None, str]] = []
 
     async def list_deployments(self) -> list[DeploymentInfo]:
         """Every deployment, in insertion order."""
@@ -337,6 +348,41 @@ class FakeOperations:
         return RuleVersions(
             versions=dict(self.versions), active=distinct.pop() if len(distinct) == 1 else None
         )
+
+    async def models(self) -> ModelRegistryView:
+        """The registered versions (``registered``) and the selection."""
+        self._check()
+        return ModelRegistryView(models=[], selection=self.selection, history=[])
+
+    async def promote_model(self, version: str, *, by: str) -> ModelSelection:
+        """Champion := ``version`` (NotFoundError unless in ``registered``)."""
+        self._check()
+        self.selection = msgspec.structs.replace(self.selection, champion=self._ref(version))
+        self.changes.append(("promote", version, by))
+        return self.selection
+
+    async def rollback_model(self, *, by: str) -> ModelSelection:
+        """Always 'nothing to roll back'."""
+        self._check()
+        raise InvalidInputError("nothing to roll back", [Problem("champion", "none")])
+
+    async def set_challenger(self, version: str | None, *, by: str) -> ModelSelection:
+        """Challenger := ``version``."""
+        self._check()
+        ref = None if version is None else self._ref(version)
+        self.selection = msgspec.structs.replace(self.selection, challenger=ref)
+        self.changes.append(("challenger", version, by))
+        return self.selection
+
+    async def apply_models(self) -> ModelSelection:
+        """The selection as is."""
+        self._check()
+        return self.selection
+
+    def _ref(self, version: str) -> ModelRef:
+        if version not in self.registered:
+            raise NotFoundError(f"no registered model {version!r}")
+        return ModelRef(version=version, artifact_dir=f"/models/{version}", checksum="0" * 64)
 
     def _check(self) -> None:
         if self.unavailable:

@@ -24,6 +24,11 @@ OPERATIONS = [
     ("get", "/v1/admin/deployments"),
     ("post", "/v1/admin/deployments/{name}/scale"),
     ("get", "/v1/admin/rules"),
+    ("get", "/v1/admin/models"),
+    ("post", "/v1/admin/models/{version}/promote"),
+    ("post", "/v1/admin/models/rollback"),
+    ("put", "/v1/admin/models/challenger"),
+    ("post", "/v1/admin/models/apply"),
     ("get", "/health"),
     ("get", "/ready"),
 ]
