@@ -172,8 +172,7 @@ def compare_models(
     ] = None,
 ) -> None:
     """Champion vs challenger on the labelled transactions the challenger scored in shadow."""
-    from storage.shadow import shadow_outcomes  # noqa: PLC0415
-    from training.shadow import compare  # noqa: PLC0415 - numpy, scikit-learn
+    from storage.shadow import compare, shadow_outcomes  # noqa: PLC0415
 
     start = _parse_since(since)
     comparisons = compare(_run_engine(ctx, lambda engine: shadow_outcomes(engine, since=start)))

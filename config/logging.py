@@ -121,9 +121,7 @@ class LineLogger:
 
     __slots__ = ("_file", "_lock", "name")
 
-    def __init__(
-        self, file: TextIO | None, lock: threading.Lock, name: str | None = None
-    ) -> None:
+    def __init__(self, file: TextIO | None, lock: threading.Lock, name: str | None = None) -> None:
         self._file = file
         self._lock = lock
         self.name = name

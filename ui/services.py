@@ -13,7 +13,9 @@ from client.gateway import GatewayClient
 from config.settings import Settings
 from core.clock import Clock, SystemClock
 from storage.analytics import Analytics
+from storage.model_registry import ModelRegistry
 from storage.repository import Repository
+from storage.shadow import ShadowReader
 from storage.users import SessionPolicy, UserStore
 from ui.auth import LoginThrottle
 from ui.cache import SharedReads
@@ -49,6 +51,8 @@ class UiServices:
     gateway: GatewayClient
     rules: RuleCatalog
     model_dir: Path
+    registry: ModelRegistry
+    shadow: ShadowReader
     clock: Clock
     config: UiConfig
     reads: SharedReads
@@ -81,6 +85,8 @@ def build_services(
         ),
         rules=RuleCatalog(settings.rules_dir, settings.features_file),
         model_dir=settings.model_dir,
+        registry=ModelRegistry(engine, clock=clock),
+        shadow=ShadowReader(engine),
         clock=clock,
         config=config,
         reads=SharedReads(config.dashboard_refresh_s),

@@ -1,7 +1,9 @@
-"""Models: the active model artifact, its manifest, evaluation metrics and plots."""
+"""Models: the model registry (champion, challenger, every version), the champion against the
+challenger on labelled live traffic, and the deciding artifact's manifest, metrics and plots."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Final
 
 import msgspec
@@ -10,8 +12,10 @@ from fastapi.responses import RedirectResponse
 from nicegui import ui
 from sqlalchemy.exc import SQLAlchemyError
 
+from core.admin import ModelRegistryView, ModelVersionInfo
 from core.errors import ModelArtifactError
 from storage.analytics import ServedVersions
+from storage.shadow import ShadowComparison
 from ui import auth
 from ui.format import DASH, ago
 from ui.layout import frame
@@ -31,6 +35,26 @@ COLUMNS: Final[list[dict[str, Any]]] = [
     {"name": "review_threshold", "label": "Review at", "field": "review_threshold"},
     {"name": "block", "label": "Block P / R", "field": "block"},
     {"name": "block_threshold", "label": "Block at", "field": "block_threshold"},
+]
+
+
+REGISTRY_COLUMNS: Final[list[dict[str, Any]]] = [
+    {"name": "version", "label": "Version", "field": "version", "align": "left"},
+    {"name": "role", "label": "Role", "field": "role", "align": "left"},
+    {"name": "ap", "label": "Test AP", "field": "ap"},
+    {"name": "recall", "label": "Review recall", "field": "recall"},
+    {"name": "rate", "label": "Alert rate", "field": "rate"},
+    {"name": "window", "label": "Trained", "field": "window", "align": "left"},
+    {"name": "registered", "label": "Registered", "field": "registered", "align": "left"},
+    {"name": "promoted", "label": "Promoted", "field": "promoted", "align": "left"},
+]
+COMPARISON_COLUMNS: Final[list[dict[str, Any]]] = [
+    {"name": "role", "label": "", "field": "role", "align": "left"},
+    {"name": "version", "label": "Version", "field": "version", "align": "left"},
+    {"name": "ap", "label": "Avg precision", "field": "ap"},
+    {"name": "auc", "label": "ROC AUC", "field": "auc"},
+    {"name": "recall", "label": "Recall at equal alerts", "field": "recall"},
+    {"name": "precision", "label": "Precision at equal alerts", "field": "precision"},
 ]
 
 
@@ -57,7 +81,14 @@ def register(services: UiServices) -> None:
             return user
         with frame(services, user, active="models", title="Models"):
             try:
-                info = load_model_info(services.model_dir)
+                registry = await services.registry.view()
+                comparisons = await services.shadow.comparisons()
+            except (SQLAlchemyError, OSError):
+                registry, comparisons = None, []
+            champion = registry.selection.champion if registry is not None else None
+            model_dir = Path(champion.artifact_dir) if champion else services.model_dir
+            try:
+                info = load_model_info(model_dir)
             except ModelArtifactError as exc:
                 ui.label("Models").classes("text-2xl font-bold")
                 ui.label(str(exc)).classes("text-negative").mark("model-error")
@@ -67,11 +98,13 @@ def register(services: UiServices) -> None:
             except (SQLAlchemyError, OSError):
                 served = None
             _draw(info, served, services)
+            _registry_card(registry)
+            _comparison_card(comparisons)
+            _details(info)
         return None
 
 
 def _draw(info: ModelInfo, served: ServedVersions | None, services: UiServices) -> None:
-    manifest = info.manifest
     with ui.row().classes("w-full items-center gap-3"):
         ui.label("Models").classes("text-2xl font-bold")
         ui.chip(info.version, icon="inventory_2").props("square outline").mark("model-version")
@@ -96,6 +129,10 @@ def _draw(info: ModelInfo, served: ServedVersions | None, services: UiServices) 
         ui.table(
             columns=COLUMNS, rows=[metric_row(m) for m in info.metrics], row_key="score"
         ).props("flat dense").classes("vigil-table w-full").mark("metrics")
+
+
+def _details(info: ModelInfo) -> None:
+    manifest = info.manifest
     with ui.grid(columns="repeat(auto-fit, minmax(min(100%, 22rem), 1fr))").classes("w-full gap-4"):
         _summary_card(manifest)
         _thresholds_card(manifest)
@@ -115,6 +152,89 @@ def _draw(info: ModelInfo, served: ServedVersions | None, services: UiServices) 
     with ui.expansion("manifest.json", icon="data_object").classes("vigil-card w-full"):
         pretty = msgspec.json.format(msgspec.json.encode(manifest), indent=2).decode()
         ui.code(pretty, language="json").classes("w-full")
+
+
+def registry_row(model: ModelVersionInfo) -> dict[str, str]:
+    """One registered version as table cells."""
+    metrics, training = model.metrics, model.training
+    window = f"{(training.get('fit_start') or '?')[:10]} → {(training.get('test_end') or '?')[:10]}"
+    promoted = (
+        f"{model.promoted_at:%Y-%m-%d %H:%M} by {model.promoted_by}"
+        if model.promoted_at is not None
+        else DASH
+    )
+    return {
+        "version": model.version,
+        "role": model.role.value if model.role else DASH,
+        "ap": _num(metrics.get("test_average_precision")),
+        "recall": _num(metrics.get("test_review_recall")),
+        "rate": _percent(metrics.get("test_review_alert_rate")),
+        "window": window,
+        "registered": f"{model.registered_at:%Y-%m-%d %H:%M} by {model.registered_by}",
+        "promoted": promoted,
+    }
+
+
+def comparison_rows(comparison: ShadowComparison) -> list[dict[str, str]]:
+    """Champion and challenger of one comparison as table cells."""
+    return [
+        {
+            "role": role,
+            "version": quality.version,
+            "ap": _num(quality.average_precision),
+            "auc": _num(quality.roc_auc),
+            "recall": _num(quality.recall_at_volume),
+            "precision": _num(quality.precision_at_volume),
+        }
+        for role, quality in (
+            ("champion", comparison.champion),
+            ("challenger", comparison.challenger),
+        )
+    ]
+
+
+def _registry_card(registry: ModelRegistryView | None) -> None:
+    with ui.card().classes("vigil-card w-full gap-2").mark("registry"):
+        ui.label("Registry").classes("text-sm font-bold uppercase tracking-wide vigil-muted")
+        if registry is None:
+            ui.label("The registry cannot be read right now.").classes("text-negative")
+            return
+        if not registry.models:
+            ui.label(
+                "No registered models: the engine scores with its configured model directory. "
+                "Register one with `vigil models register DIR`."
+            ).classes("vigil-muted").mark("registry-empty")
+            return
+        ui.table(
+            columns=REGISTRY_COLUMNS,
+            rows=[registry_row(m) for m in registry.models],
+            row_key="version",
+        ).props("flat dense").classes("vigil-table w-full").mark("registry-table")
+
+
+def _comparison_card(comparisons: list[ShadowComparison]) -> None:
+    with ui.card().classes("vigil-card w-full gap-2").mark("shadow"):
+        ui.label("Champion vs challenger · labelled live traffic").classes(
+            "text-sm font-bold uppercase tracking-wide vigil-muted"
+        )
+        if not comparisons:
+            ui.label(
+                "No labelled transaction has a challenger score yet "
+                "(`vigil models challenger VERSION --gateway URL`)."
+            ).classes("vigil-muted").mark("shadow-empty")
+            return
+        for comparison in comparisons:
+            ui.label(
+                f"{comparison.rows:,} labelled transactions, {comparison.frauds:,} fraud; both "
+                f"held to the {comparison.alerts:,} alerts the engine raised on them"
+            )
+            ui.table(
+                columns=COMPARISON_COLUMNS, rows=comparison_rows(comparison), row_key="role"
+            ).props("flat dense").classes("vigil-table w-full").mark("shadow-table")
+
+
+def _percent(value: float | None) -> str:
+    return DASH if value is None else f"{value:.2%}"
 
 
 def _summary_card(manifest: dict[str, Any]) -> None:

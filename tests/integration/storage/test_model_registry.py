@@ -15,7 +15,7 @@ from core.admin import ModelRole
 from core.alerts import AlertLabel
 from core.clock import ManualClock
 from core.errors import ConflictError, InvalidInputError, NotFoundError
-from core.models import Outcome
+from core.models import ModelScore, Outcome
 from core.records import DecisionRecord, ShadowScore
 from storage.labels import LabelStore, NewLabel
 from storage.model_registry import ModelRegistry, NewModel
@@ -121,7 +121,14 @@ async def test_shadow_scores_are_stored_and_compared_on_labelled_rows(
     """The writer stores each record's shadow score; the comparison reads labelled ones only."""
     records = []
     for i in range(4):
-        record = make_record(i, Outcome.REVIEW if i == 0 else Outcome.ALLOW)
+        record = make_record(
+            i,
+            Outcome.REVIEW if i == 0 else Outcome.ALLOW,
+            model_scores=[
+                ModelScore(name="xgboost", score=0.9),
+                ModelScore(name="ensemble", score=0.5 + 0.1 * i),
+            ],
+        )
         records.append(
             msgspec.structs.replace(
                 record, shadow=ShadowScore(model_version="challenger-1", risk=0.1 * i)
@@ -151,5 +158,6 @@ async def test_shadow_scores_are_stored_and_compared_on_labelled_rows(
     by_score = sorted(outcomes, key=lambda o: o.challenger_score)
     assert [o.fraud for o in by_score] == [True, False, False]
     assert [o.alerted for o in by_score] == [True, False, False]
+    assert [o.champion_score for o in by_score] == pytest.approx([0.5, 0.6, 0.7])
     assert {o.challenger_version for o in outcomes} == {"challenger-1"}
     assert await shadow_outcomes(db_engine, since=NOW + timedelta(days=3650)) == []

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 import pytest
 from nicegui import ui
 from nicegui.testing import User
@@ -110,6 +111,63 @@ async def test_models_page_shows_the_artifact(user: User, analyst: str, sign_in:
     assert scores == ["XGBoost", "Isolation Forest", "Ensemble (decides)"]
     await user.should_see(marker="plot-roc_curve")
     await user.should_see("no decisions yet")
+    await user.should_see(marker="registry-empty")
+    await user.should_see(marker="shadow-empty")
+
+
+async def test_models_page_shows_the_registry_and_the_shadow_comparison(
+    *,
+    user: User,
+    analyst: str,
+    sign_in: SignIn,
+    services: UiServices,
+    db_engine: AsyncEngine,
+    make_record: MakeRecord,
+    table_rows: TableRows,
+) -> None:
+    """Registered versions with their roles, and champion vs challenger on labelled rows."""
+    from cli.registry_commands import registry_entry  # noqa: PLC0415
+    from config.settings import REPO_DIR  # noqa: PLC0415
+    from core.alerts import AlertLabel  # noqa: PLC0415
+    from core.models import ModelScore  # noqa: PLC0415
+    from core.records import ShadowScore  # noqa: PLC0415
+    from features.spec import default_feature_set  # noqa: PLC0415
+    from storage.labels import LabelStore, NewLabel  # noqa: PLC0415
+
+    entry = registry_entry(REPO_DIR / "artifacts" / "default", default_feature_set())
+    await services.registry.register(entry, by="alice")
+    await services.registry.promote(entry.version, by="alice")
+    records = [
+        msgspec.structs.replace(
+            make_record(
+                i,
+                Outcome.REVIEW if i == 0 else Outcome.ALLOW,
+                model_scores=[ModelScore(name="ensemble", score=0.5 - 0.1 * i)],
+            ),
+            shadow=ShadowScore(model_version="challenger-9", risk=0.9 - 0.1 * i),
+        )
+        for i in range(3)
+    ]
+    async with db_engine.begin() as connection:
+        await insert_records(connection, records)
+    known = records[0].transaction.timestamp + timedelta(days=1)
+    await LabelStore(db_engine).record(
+        [
+            NewLabel(r.transaction.transaction_id, label, known, "chargeback")
+            for r, label in zip(
+                records, [AlertLabel.FRAUD, AlertLabel.FRAUD, AlertLabel.LEGIT], strict=True
+            )
+        ],
+        by="alice",
+    )
+    await sign_in(user, analyst, then="/models")
+    registry = table_rows(user, "registry-table")
+    assert [(r["version"], r["role"]) for r in registry] == [(entry.version, "champion")]
+    assert registry[0]["ap"] == "0.890"
+    shadow = table_rows(user, "shadow-table")
+    assert [(r["role"], r["version"]) for r in shadow][1] == ("challenger", "challenger-9")
+    assert shadow[1]["recall"] == "0.500"  # one alert raised: the challenger's top row is fraud
+    await user.should_see("3 labelled transactions, 2 fraud")
 
 
 async def test_admin_sees_the_audit_log(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from training.shadow import compare
+from storage.shadow import compare
 
 
 @dataclass(frozen=True)
