@@ -13,7 +13,10 @@ Transactions come from ``training.generate`` (seeded). Prints, per batch size:
 * ``stream``   one pipelined XADD round trip per batch;
 
 then the whole pipeline (micro-batching, all stages, decision, stream) at fixed concurrency:
-throughput and p50/p95/p99 latency per transaction as seen by the caller.
+throughput and p50/p95/p99 latency per transaction as seen by the caller. Every concurrency level
+scores its own fresh transactions (``--transactions`` each): a reused id would be an idempotent
+replay (a stored-decision lookup, no scoring), so the bench checks that every call appended a new
+decision to the stream and fails otherwise.
 """
 
 from __future__ import annotations
@@ -171,6 +174,12 @@ async def end_to_end(settings: Any, txns: list[Transaction], concurrency: int) -
         started = time.perf_counter()
         await asyncio.gather(*(caller() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
+        appended = int(await redis.xlen("vigil:bench:decisions"))
+        if appended != len(txns):
+            raise SystemExit(
+                f"concurrency {concurrency}: {len(txns) - appended} of {len(txns)} calls were "
+                "replays, not scored: the bench must send fresh transaction ids"
+            )
     finally:
         await redis.delete("vigil:bench:decisions")
         await redis.aclose()
@@ -197,12 +206,16 @@ async def main() -> None:
     flush = Redis.from_url(args.redis_url)
     await flush.flushdb()
     await flush.aclose()
-    txns = transactions(args.transactions, args.seed)
+    sizes = [int(s) for s in args.batch_sizes.split(",")]
+    levels = [int(c) for c in args.concurrency.split(",")]
+    staged = sum(size * max(20, 400 // size) for size in sizes)
+    txns = transactions(staged + args.transactions * len(levels), args.seed)
     print(f"{len(txns)} transactions, model {model_dir}, Redis {args.redis_url}")
-    await stages(settings, txns, [int(s) for s in args.batch_sizes.split(",")])
+    await stages(settings, txns[:staged], sizes)
     print("\nend to end (micro-batching 64 / 2 ms; features, rules ‖ ensemble, decide, stream)")
-    for concurrency in (int(c) for c in args.concurrency.split(",")):
-        await end_to_end(settings, txns, concurrency)
+    for index, concurrency in enumerate(levels):
+        start = staged + index * args.transactions
+        await end_to_end(settings, txns[start : start + args.transactions], concurrency)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from serving.wire import ChallengerIn
 
 _log = structlog.get_logger("vigil.serving")
 _CHANGE_ERRORS = problem_responses(
+    HTTPStatus.BAD_REQUEST,
     HTTPStatus.UNAUTHORIZED,
     HTTPStatus.FORBIDDEN,
     HTTPStatus.NOT_FOUND,

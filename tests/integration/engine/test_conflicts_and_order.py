@@ -59,7 +59,7 @@ def _payment(amount: Decimal) -> Transaction:
         transaction_id="same-id",
         account_id="acct-race",
         amount=amount,
-        currency="EUR",
+        currency="USD",
         timestamp=T0,
         merchant_id="mrc-1",
         merchant_category="5411",

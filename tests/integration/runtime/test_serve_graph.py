@@ -24,7 +24,7 @@ def _payload(transaction_id: str, amount: str = "42.50") -> dict[str, Any]:
         "transaction_id": transaction_id,
         "account_id": "acct-serve-1",
         "amount": amount,
-        "currency": "EUR",
+        "currency": "USD",
         "timestamp": "2026-01-05T10:00:00+00:00",
         "merchant_id": "mrc-1",
         "merchant_category": "5411",
