@@ -8,18 +8,14 @@ with the notes on standard error; listings never show a key's secret.
 
 from __future__ import annotations
 
-import asyncio
-import getpass
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from cli.context import CliState
-from cli.ui_commands import require_schema
+from cli.database import login, run_on_database
 from core.access import Scope
 from core.errors import InvalidInputError, Problem
-from storage.urls import resolve_url
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -54,7 +50,7 @@ def create_key(
 ) -> None:
     """Issue a key and print it once: it cannot be shown again."""
     scopes = parse_scopes(scope)
-    created_by = f"cli:{_login()}"
+    created_by = f"cli:{login()}"
     issued = _run(ctx, lambda store: store.create(name, scopes, created_by=created_by))
     key = issued.key
     typer.echo(
@@ -123,30 +119,9 @@ def parse_scopes(values: list[str]) -> frozenset[Scope]:
 
 def _run(ctx: typer.Context, action: Callable[[ApiKeyStore], Awaitable[T]]) -> T:
     """Run ``action`` on the key store of the configured database."""
-    from sqlalchemy.pool import NullPool  # noqa: PLC0415
-
     from storage.api_keys import ApiKeyStore  # noqa: PLC0415 - keep `vigil --help` fast
-    from storage.database import create_engine  # noqa: PLC0415
 
-    state = ctx.find_object(CliState) or CliState()
-    url = resolve_url(state.settings, "database_url")
-    require_schema(url)
-
-    async def go() -> T:
-        engine = create_engine(url, poolclass=NullPool)
-        try:
-            return await action(ApiKeyStore(engine))
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(go())
-
-
-def _login() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no user name in the environment or the password database
-        return "unknown"
+    return run_on_database(ctx, lambda engine: action(ApiKeyStore(engine)))
 
 
 def _when(at: datetime | None) -> str:

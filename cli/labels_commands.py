@@ -20,7 +20,6 @@ summary counts them and names the first few.
 from __future__ import annotations
 
 import asyncio
-import getpass
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING, Annotated, Final
 import typer
 
 from cli.context import CliState
+from cli.database import login
 from core.errors import DependencyUnavailableError, InvalidInputError, Problem
 from core.labels import LabelStatus
 
@@ -175,7 +175,7 @@ def _write_to_postgresql(ctx: typer.Context, lines: Sequence[LabelLine]) -> Impo
     state = ctx.find_object(CliState) or CliState()
     url = resolve_url(state.settings, "database_url")
     require_schema(url)
-    return asyncio.run(write_to_postgresql(url, lines, by=f"cli:{_login()}"))
+    return asyncio.run(write_to_postgresql(url, lines, by=f"cli:{login()}"))
 
 
 async def write_to_postgresql(
@@ -240,10 +240,3 @@ async def send_through_gateway(
 def _first(values: Sequence[str]) -> str:
     shown = ", ".join(values[:SHOWN])
     return shown if len(values) <= SHOWN else f"{shown}, ... ({len(values):,} in all)"
-
-
-def _login() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no user name in the environment or the password database
-        return "unknown"

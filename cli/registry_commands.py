@@ -16,7 +16,6 @@ which one is scored in shadow:
 from __future__ import annotations
 
 import asyncio
-import getpass
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -25,9 +24,8 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from cli.context import CliState
-from cli.ui_commands import require_schema
+from cli.database import login, run_on_database
 from core.errors import DependencyUnavailableError, InvalidInputError, Problem
-from storage.urls import resolve_url
 
 if TYPE_CHECKING:
     from artifacts.manifest import Manifest
@@ -99,7 +97,7 @@ def register_model(
     """Record an artifact in the registry (its files must stay where they are: the engine
     loads them from there and refuses them if they change)."""
     entry = registry_entry(directory, _feature_set(ctx))
-    by = f"cli:{_login()}"
+    by = f"cli:{login()}"
     info, created = _run(ctx, lambda registry: registry.register(entry, by=by))
     typer.echo(("registered " if created else "already registered ") + _describe(info))
 
@@ -116,7 +114,7 @@ def promote_model(
     if gateway:
         selection = _through_gateway(gateway, api_key, lambda c: c.promote_model(version))
     else:
-        selection = _run(ctx, lambda registry: registry.promote(version, by=f"cli:{_login()}"))
+        selection = _run(ctx, lambda registry: registry.promote(version, by=f"cli:{login()}"))
     _report(selection, live=bool(gateway))
 
 
@@ -129,7 +127,7 @@ def rollback_model(
     if gateway:
         selection = _through_gateway(gateway, api_key, lambda c: c.rollback_model())
     else:
-        selection = _run(ctx, lambda registry: registry.rollback(by=f"cli:{_login()}"))
+        selection = _run(ctx, lambda registry: registry.rollback(by=f"cli:{login()}"))
     _report(selection, live=bool(gateway))
 
 
@@ -155,7 +153,7 @@ def set_challenger(
         selection = _through_gateway(gateway, api_key, lambda c: c.set_challenger(version))
     else:
         selection = _run(
-            ctx, lambda registry: registry.set_challenger(version, by=f"cli:{_login()}")
+            ctx, lambda registry: registry.set_challenger(version, by=f"cli:{login()}")
         )
     _report(selection, live=bool(gateway))
 
@@ -175,7 +173,7 @@ def compare_models(
     from storage.shadow import compare, shadow_outcomes  # noqa: PLC0415
 
     start = _parse_since(since)
-    comparisons = compare(_run_engine(ctx, lambda engine: shadow_outcomes(engine, since=start)))
+    comparisons = compare(run_on_database(ctx, lambda engine: shadow_outcomes(engine, since=start)))
     if not comparisons:
         typer.echo("no shadow scores yet (vigil models challenger VERSION --gateway URL)")
         return
@@ -316,30 +314,4 @@ def _run(ctx: typer.Context, action: Callable[[ModelRegistry], Awaitable[T]]) ->
     """Run ``action`` on the registry of the configured database."""
     from storage.model_registry import ModelRegistry  # noqa: PLC0415
 
-    return _run_engine(ctx, lambda engine: action(ModelRegistry(engine)))
-
-
-def _run_engine(ctx: typer.Context, action: Callable[[Any], Awaitable[T]]) -> T:
-    from sqlalchemy.pool import NullPool  # noqa: PLC0415
-
-    from storage.database import create_engine  # noqa: PLC0415
-
-    state = ctx.find_object(CliState) or CliState()
-    url = resolve_url(state.settings, "database_url")
-    require_schema(url)
-
-    async def go() -> T:
-        engine = create_engine(url, poolclass=NullPool)
-        try:
-            return await action(engine)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(go())
-
-
-def _login() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
+    return run_on_database(ctx, lambda engine: action(ModelRegistry(engine)))

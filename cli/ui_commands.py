@@ -130,22 +130,10 @@ def enable_user(
 
 def _run(ctx: typer.Context, action: Callable[[UserStore], Awaitable[T]]) -> T:
     """Run ``action`` on a user store for the configured database."""
-    from sqlalchemy.pool import NullPool  # noqa: PLC0415
-
-    from storage.database import create_engine  # noqa: PLC0415
+    from cli.database import run_on_database  # noqa: PLC0415 - it imports this module
     from storage.users import UserStore  # noqa: PLC0415 - keep `vigil --help` fast
 
-    url = resolve_url(_state(ctx).settings, "database_url")
-    require_schema(url)
-
-    async def go() -> T:
-        engine = create_engine(url, poolclass=NullPool)
-        try:
-            return await action(UserStore(engine))
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(go())
+    return run_on_database(ctx, lambda engine: action(UserStore(engine)))
 
 
 def require_schema(database_url: str) -> None:
